@@ -1,0 +1,25 @@
+"""hankelid_torch: Hankel-initialized SSM adapters (HRM) for PyTorch, transformers and PEFT.
+
+Reduced linear state-space models become trainable adapters that run as an exact causal
+FFT convolution beside the MLP blocks of Mistral-class models, as a native PEFT method.
+"""
+
+from __future__ import annotations
+
+from .bridge import adapter_layers, from_state_space, reduce_adapters, to_state_space
+from .params import match_parameters
+from .peft_method import HRMConfig
+from .scan import fft_scan, ssm_kernel
+from .ssmlora import SSMLoRAConfig
+
+__all__ = [
+    "HRMConfig",
+    "SSMLoRAConfig",
+    "adapter_layers",
+    "fft_scan",
+    "from_state_space",
+    "match_parameters",
+    "reduce_adapters",
+    "ssm_kernel",
+    "to_state_space",
+]

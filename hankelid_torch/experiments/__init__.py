@@ -1,0 +1,1 @@
+"""Experiment harness: tasks, training, statistics, reports and the hankelid-bench CLI."""
