@@ -560,7 +560,7 @@ def markov_parameters(sys: StateSpace, length: int) -> np.ndarray:
     >>> import hankelid as hk
     >>> sys = hk.StateSpace([[0.5]], [[1.0]], [[2.0]], [[1.0]], dt=1.0)
     >>> hk.markov_parameters(sys, 4)[:, 0, 0]
-    array([1.  , 2.  , 1.  , 0.5 ])
+    array([1. , 2. , 1. , 0.5])
     """
     if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
         raise ValueError(f"length must be a positive integer, got {length!r}")
