@@ -1,7 +1,685 @@
-"""PLACEHOLDER (being written): empirical Gramians."""
+r"""Empirical Gramians: Gramians estimated from simulated trajectories.
+
+The estimators (Moore 1981; Lall, Marsden & Glavaški 2002; Himpe's emgr for the cross
+Gramian) work on a discrete-time system ``x_{k+1} = A x_k + B u_k``, ``y_k = C x_k``, given
+either as a :class:`hankelid.StateSpace` or only as code (a :class:`Simulator`).  With a
+horizon of ``L = length`` steps:
+
+``inputs="impulse"`` (deterministic)
+    One unit impulse per input channel; the states ``x_{k+1} = A^k B e_j`` give
+    ``Wc_L = sum_{k<L} A^k B B^T A^{kT}``.  Observability uses the adjoint (dual) system
+    driven by impulses in each output channel, or the outputs ``C A^k e_i`` of the free
+    response from each unit initial state.  The only bias is the horizon truncation,
+    ``Wc - Wc_L = A^L Wc A^{LT}`` (relative size about ``rho(A)^{2L}``): once the horizon
+    covers the decay the estimate equals the exact Gramian to rounding.
+
+``inputs="gaussian"`` (randomized)
+    ``N = n_trajectories`` input sequences of i.i.d. standard normal samples (``E u u^T = I``
+    in every channel, so MIMO channels are weighted equally) drive the system from rest; the
+    estimate is the second moment of the final states,
+    ``Wc_hat = (1/N) sum_i x_L^{(i)} x_L^{(i)T}``.  The mean is known to be zero, so there is
+    no centring and the ``1/N`` normalisation is unbiased: ``E Wc_hat = Wc_L``, with
+    ``E ||Wc_hat - Wc_L||_F^2 = (||Wc_L||_F^2 + tr(Wc_L)^2) / N`` -- the error falls like
+    ``1/sqrt(N)``.  Observability: the adjoint system ``z_{k+1} = A^T z_k + C^T v_k`` driven by
+    independent Gaussian ``v``.  Cross Gramian (``m = p``): the forward and the adjoint
+    systems driven by the *same* inputs, ``Wx_hat = (1/N) sum_i x_L^{(i)} z_L^{(i)T}``, whose
+    mean is ``sum_{k<L} A^k B C A^k``.  Nonlinear functions of the estimates, such as Hankel
+    singular values, are biased at finite ``N`` (the small ones sit on a noise floor).
+
+Continuous-time systems are mapped to an equivalent discrete-time system first
+(``discretization``):
+
+``"tustin"`` (default)
+    The Gramian-preserving bilinear (Cayley) map with ``alpha = 2/dt``:
+    ``Ad = (alpha I - A)^{-1}(alpha I + A)``, ``Bd = sqrt(2 alpha)(alpha I - A)^{-1} B``,
+    ``Cd = sqrt(2 alpha) C (alpha I - A)^{-1}``.  Its discrete Gramians (and cross Gramian)
+    *equal* the continuous ones, so there is no discretization bias at all; ``dt`` only
+    sets how fast the discrete trajectories decay and is by default chosen from the poles to
+    make that decay fastest.
+``"sampled"``
+    Time samples with spacing ``dt`` (required): ``Ad = e^{A dt}``,
+    ``Bd = sqrt(dt) e^{A dt/2} B``, ``Cd = sqrt(dt) C e^{A dt/2}``, whose discrete Gramian is
+    the midpoint rule ``dt sum_k e^{A t_k} B B^T e^{A^T t_k}``, ``t_k = (k + 1/2) dt``, of the
+    continuous integral: bias ``O(dt^2)``, and a finite horizon ``T = length * dt`` when
+    ``finite_horizon=True``.  Gaussian inputs are then sampled white noise of unit intensity.
+
+All trajectories are simulated at once.  For a :class:`hankelid.StateSpace` the states are
+never stepped through in Python: the impulse states are the block Krylov sequence
+``B, AB, A^2B, ...`` built by repeated doubling, and the final Gaussian states are one
+matrix product ``x_L = [A^{L-1}B, ..., AB, B] vec(u)`` (the causal convolution evaluated
+at ``t = L``).  A :class:`Simulator` is called with the whole batch of input sequences.
+"""
 
 from __future__ import annotations
 
+import numbers
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-def empirical_gramian(sys, kind, **kwargs):
-    raise NotImplementedError
+import numpy as np
+import scipy.linalg as sla
+
+from ._validation import UnstableSystemError, check_dt
+from .systems import StateSpace, _as_state_space
+
+__all__ = [
+    "Simulator",
+    "empirical_gramian",
+    "empirical_gramian_factors",
+    "empirical_hsv",
+]
+
+_KINDS = ("c", "o", "x")
+_INPUTS = ("impulse", "gaussian")
+# Upper bound on the doubles of one input batch (inputs are drawn and used chunk by chunk).
+_CHUNK_DOUBLES = 1 << 22
+# Relative truncation bias (about rho^(2L)) above which the horizon is reported as too short.
+_HORIZON_RTOL = 1e-8
+
+
+# ---------------------------------------------------------------------- black-box protocol
+@dataclass(frozen=True)
+class Simulator:
+    r"""A discrete-time linear system given only as code: the black-box protocol.
+
+    All arrays are float64; ``K`` is the number of trajectories, ``L`` their length, and every
+    trajectory starts from rest unless stated otherwise.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(u) -> x``: inputs ``u`` of shape ``(K, L, m)`` to states ``x`` of shape
+        ``(K, L, n)`` with ``x[:, k]`` the state *after* applying ``u[:, k]``
+        (``x_{k+1} = A x_k + B u_k``, ``x_0 = 0``).  Needed for ``kind="c"`` and ``"x"``.
+    n, m : int
+        States and inputs.
+    p : int, optional
+        Outputs; required with ``adjoint`` (it sizes the adjoint inputs).
+    adjoint : callable, optional
+        ``adjoint(v) -> z``: the dual system ``z_{k+1} = A^T z_k + C^T v_k`` from ``z_0 = 0``,
+        ``v`` of shape ``(K, L, p)`` to ``z`` of shape ``(K, L, n)``.  Enables ``kind="o"``
+        and ``"x"`` with either input kind.
+    from_initial : callable, optional
+        ``from_initial(x0, L) -> y``: free response (zero input) from initial states ``x0`` of
+        shape ``(K, n)``, outputs ``y_k = C A^k x0`` for ``k = 0..L-1``, shape ``(K, L, p)``.
+        Enables ``kind="o"`` and ``"x"`` with ``inputs="impulse"`` (unit initial states).
+
+    Examples
+    --------
+    A system known only through its simulation code:
+
+    >>> import numpy as np
+    >>> import hankelid as hk
+    >>> from hankelid.empirical import Simulator
+    >>> a, b = 0.5, 2.0
+    >>> def forward(u):                      # x_{k+1} = a x_k + b u_k, batched over trajectories
+    ...     x, out = np.zeros(u.shape[0]), np.empty(u.shape[:2] + (1,))
+    ...     for k in range(u.shape[1]):
+    ...         x = a * x + b * u[:, k, 0]
+    ...         out[:, k, 0] = x
+    ...     return out
+    >>> sim = Simulator(forward, n=1, m=1)
+    >>> float(np.round(hk.empirical_gramian(sim, "c", length=60)[0, 0], 10))  # b^2 / (1 - a^2)
+    5.3333333333
+    """
+
+    forward: Callable[[np.ndarray], np.ndarray] | None
+    n: int
+    m: int
+    p: int | None = None
+    adjoint: Callable[[np.ndarray], np.ndarray] | None = None
+    from_initial: Callable[[np.ndarray, int], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n", "m") + (("p",) if self.p is not None else ()):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
+                raise ValueError(f"Simulator.{name} must be a positive integer, got {val!r}")
+        for name in ("forward", "adjoint", "from_initial"):
+            fn = getattr(self, name)
+            if fn is not None and not callable(fn):
+                raise ValueError(f"Simulator.{name} must be callable or None, got {type(fn).__name__}")
+        if self.adjoint is not None and self.p is None:
+            raise ValueError("Simulator.p (number of outputs) is required when an adjoint is given")
+
+    @classmethod
+    def from_state_space(cls, sys: Any) -> Simulator:
+        """The protocol for a known discrete-time system, by batched recurrence.
+
+        Useful as a reference and for testing black-box code paths: the time loop runs in
+        Python once per call, with all trajectories advanced together.
+
+        Raises
+        ------
+        ValueError
+            If ``sys`` is continuous-time.
+        """
+        sys = _as_state_space(sys)
+        if not sys.is_discrete:
+            raise ValueError("Simulator.from_state_space needs a discrete-time system (dt set)")
+        A, B, C, _ = (np.array(M) for M in sys.matrices)
+
+        def forward(u: np.ndarray) -> np.ndarray:
+            return _recurrence(A, u @ B.T)
+
+        def adjoint(v: np.ndarray) -> np.ndarray:
+            return _recurrence(A.T, v @ C)
+
+        def from_initial(x0: np.ndarray, length: int) -> np.ndarray:
+            drive = np.zeros((x0.shape[0], length, A.shape[0]))
+            drive[:, 0] = x0  # the state sequence x0, A x0, A^2 x0, ...
+            return _recurrence(A, drive) @ C.T
+
+        return cls(forward, n=sys.n, m=sys.m, p=sys.p, adjoint=adjoint, from_initial=from_initial)
+
+
+def _recurrence(A: np.ndarray, drive: np.ndarray) -> np.ndarray:
+    """States of ``s_k = A s_{k-1} + drive_k`` (``s_{-1} = 0``) for a batch ``(K, L, n)``."""
+    out = np.empty_like(drive)
+    state = drive[:, 0].copy()
+    out[:, 0] = state
+    At = A.T
+    for k in range(1, drive.shape[1]):
+        state = state @ At + drive[:, k]
+        out[:, k] = state
+    return out
+
+
+def _as_simulator(obj: Any) -> Simulator | None:
+    """A :class:`Simulator` for objects following the protocol (duck-typed); ``None`` otherwise."""
+    if isinstance(obj, Simulator):
+        return obj
+    if callable(getattr(obj, "forward", None)) and hasattr(obj, "n") and hasattr(obj, "m"):
+        return Simulator(
+            obj.forward,
+            n=obj.n,
+            m=obj.m,
+            p=getattr(obj, "p", None),
+            adjoint=getattr(obj, "adjoint", None),
+            from_initial=getattr(obj, "from_initial", None),
+        )
+    return None
+
+
+# ---------------------------------------------------------------------- option handling
+@dataclass(frozen=True)
+class _Options:
+    inputs: str
+    length: int
+    n_trajectories: int | None
+    seed: Any
+    dt: float | None
+    discretization: str | None
+    finite_horizon: bool
+    batch_size: int | None
+
+
+def _check_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _options(
+    inputs: str = "impulse",
+    length: int = 1024,
+    n_trajectories: int | None = None,
+    seed: Any = None,
+    dt: float | None = None,
+    discretization: str | None = None,
+    finite_horizon: bool = False,
+    batch_size: int | None = None,
+) -> _Options:
+    if inputs not in _INPUTS:
+        raise ValueError(f"inputs must be one of {_INPUTS}, got {inputs!r}")
+    length = _check_int(length, "length")
+    if n_trajectories is not None:
+        if inputs != "gaussian":
+            raise ValueError("n_trajectories applies to inputs='gaussian' only (one impulse per channel)")
+        n_trajectories = _check_int(n_trajectories, "n_trajectories")
+    if discretization is not None and discretization not in ("tustin", "sampled"):
+        raise ValueError(f"discretization must be 'tustin' or 'sampled', got {discretization!r}")
+    if batch_size is not None:
+        batch_size = _check_int(batch_size, "batch_size")
+    seed_types = (numbers.Integral, np.random.Generator, np.random.SeedSequence)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, seed_types)):
+        raise ValueError(f"seed must be None, an integer, a SeedSequence or a Generator, got {seed!r}")
+    if not isinstance(finite_horizon, (bool, np.bool_)):
+        raise ValueError(f"finite_horizon must be True or False, got {finite_horizon!r}")
+    return _Options(
+        inputs, length, n_trajectories, seed, check_dt(dt), discretization, bool(finite_horizon), batch_size
+    )
+
+
+def _input_generators(seed: Any) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent streams for the forward and the adjoint inputs.
+
+    ``seed`` (int, ``SeedSequence``, ``Generator`` or ``None``) is spawned into two children,
+    each driving an SFC64 generator (the fastest NumPy bit generator for normal draws), so
+    ``kind="c"`` and ``kind="o"`` estimates with one seed use independent inputs, and the same
+    inputs whether they are requested alone or together.  Trajectory ``i`` uses draws
+    ``i*L*m .. (i+1)*L*m - 1`` of its stream, in C order of shape ``(L, m)``.
+    """
+    if isinstance(seed, np.random.Generator):
+        seq = np.random.SeedSequence(seed.integers(0, 2**63, size=4))
+    elif isinstance(seed, np.random.SeedSequence):
+        seq = seed
+    else:
+        seq = np.random.SeedSequence(seed)
+    fwd, adj = seq.spawn(2)
+    return np.random.Generator(np.random.SFC64(fwd)), np.random.Generator(np.random.SFC64(adj))
+
+
+# ---------------------------------------------------------------------- state-space route
+def _tustin_dt(poles: np.ndarray) -> float:
+    """``dt = 2/alpha`` minimising the slowest Cayley-mapped pole ``max |(alpha+l)/(alpha-l)|``."""
+    mags = np.abs(poles)
+    alphas = np.geomspace(mags.min(), mags.max(), 65) if mags.max() > mags.min() else mags[:1]
+    rho = np.abs((alphas[:, None] + poles) / (alphas[:, None] - poles)).max(axis=1)
+    return float(2.0 / alphas[np.argmin(rho)])
+
+
+def _discrete_matrices(sys: StateSpace, opts: _Options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(A, B, C)`` of the discrete system whose Gramians are estimated (see module docs)."""
+    A, B, C, _ = (np.array(M) for M in sys.matrices)
+    if sys.is_discrete:
+        if opts.dt is not None or opts.discretization is not None:
+            raise ValueError(
+                f"dt and discretization apply to continuous-time systems only; sys is discrete (dt={sys.dt})"
+            )
+        return A, B, C
+    poles = np.linalg.eigvals(A)
+    method = opts.discretization or "tustin"
+    if method == "sampled":
+        if opts.dt is None:
+            raise ValueError("discretization='sampled' needs the sample spacing dt")
+        half = sla.expm(A * (opts.dt / 2.0))
+        root = np.sqrt(opts.dt)
+        return half @ half, root * half @ B, root * C @ half
+    if opts.finite_horizon:
+        raise ValueError(
+            "a finite-horizon Gramian of a continuous-time system needs discretization='sampled' "
+            "(the Tustin map has no time axis)"
+        )
+    if np.max(poles.real) >= 0:
+        return A, B, C  # unstable: rejected by the caller with the continuous-time poles
+    alpha = 2.0 / (opts.dt if opts.dt is not None else _tustin_dt(poles))
+    lu = sla.lu_factor(alpha * np.eye(sys.n) - A, check_finite=False)
+    root = np.sqrt(2.0 * alpha)
+    Ad = sla.lu_solve(lu, alpha * np.eye(sys.n) + A)
+    return Ad, root * sla.lu_solve(lu, B), root * sla.lu_solve(lu, C.T, trans=1).T
+
+
+def _check_horizon(sys: StateSpace, Ad: np.ndarray, opts: _Options) -> None:
+    """Reject unstable systems (unless a finite horizon is asked for); warn if ``L`` is too short."""
+    if opts.finite_horizon:
+        return
+    poles = np.linalg.eigvals(np.asarray(sys.A))
+    unstable = np.max(np.abs(poles)) >= 1 if sys.is_discrete else np.max(poles.real) >= 0
+    if unstable:
+        worst = poles[np.argmax(np.abs(poles) if sys.is_discrete else poles.real)]
+        region = "|pole| < 1" if sys.is_discrete else "Re(pole) < 0"
+        raise UnstableSystemError(
+            f"the system is not stable (pole {worst:.6g} violates {region}): its infinite-horizon "
+            "Gramians do not exist; pass finite_horizon=True for the length-L finite-horizon Gramian"
+        )
+    rho = float(np.max(np.abs(poles if sys.is_discrete else np.linalg.eigvals(Ad))))
+    if rho ** (2 * opts.length) > _HORIZON_RTOL:
+        warnings.warn(
+            f"length={opts.length} does not cover the decay of the slowest mode (|pole| = {rho:.6g}): "
+            f"the truncation bias is about {rho ** (2 * opts.length):.2g} relative; increase length",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+
+
+def krylov_blocks(A: np.ndarray, B: np.ndarray, length: int) -> np.ndarray:
+    """``G[k] = (A^k B)^T`` for ``k < length``, shape ``(length, m, n)``, by repeated doubling."""
+    n, m = B.shape
+    G = np.empty((length, m, n))
+    G[0] = B.T
+    filled, power = 1, A.T.copy()  # invariant: power = (A^T)^filled
+    with np.errstate(over="ignore", invalid="ignore"):  # callers reject non-finite results
+        while filled < length:
+            take = min(filled, length - filled)
+            G[filled : filled + take] = (G[:take].reshape(take * m, n) @ power).reshape(take, m, n)
+            filled += take
+            if filled < length:
+                power = power @ power
+    return G
+
+
+def _gaussian_final_states(
+    kernels: list[np.ndarray], rng: np.random.Generator, n_traj: int, batch: int | None
+) -> list[np.ndarray]:
+    """Final states ``x_L`` (rows) of ``n_traj`` runs per Krylov sequence, all driven by the same inputs.
+
+    ``x_L = sum_k A^(L-1-k) B u_k``: one product of the inputs with the Krylov blocks in reverse
+    order -- the batched simulation's last state, without stepping through time.
+    """
+    length, m, n = kernels[0].shape
+    flat = [G[::-1].reshape(length * m, n) for G in kernels]
+    step = batch or max(1, _CHUNK_DOUBLES // (length * m))
+    out = [np.empty((n_traj, n)) for _ in kernels]
+    for start in range(0, n_traj, step):
+        stop = min(start + step, n_traj)
+        u = rng.standard_normal((stop - start, length * m))
+        for res, kernel in zip(out, flat):
+            res[start:stop] = u @ kernel
+    return out
+
+
+def _state_space_snapshots(
+    sys: StateSpace, need: tuple[bool, bool], opts: _Options, shared_inputs: bool
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Snapshot matrices ``(Sc, So)`` (samples x n) with ``Wc = Sc^T Sc``, ``Wo = So^T So``."""
+    A, B, C = _discrete_matrices(sys, opts)
+    _check_horizon(sys, A, opts)
+    L = opts.length
+    Gc = krylov_blocks(A, B, L) if need[0] else None
+    Go = krylov_blocks(A.T, C.T, L) if need[1] else None
+    if opts.inputs == "impulse":
+        flat = [None if G is None else G.reshape(-1, sys.n) for G in (Gc, Go)]
+        return flat[0], flat[1]
+    n_traj = opts.n_trajectories or max(256, 2 * sys.n)
+    rng_fwd, rng_adj = _input_generators(opts.seed)
+    scale = 1.0 / np.sqrt(n_traj)
+    if shared_inputs:  # the cross Gramian drives the adjoint with the very inputs of the forward runs
+        Xc, Xo = _gaussian_final_states([Gc, Go], rng_fwd, n_traj, opts.batch_size)
+        return scale * Xc, scale * Xo
+    Sc = So = None
+    if Gc is not None:
+        Sc = scale * _gaussian_final_states([Gc], rng_fwd, n_traj, opts.batch_size)[0]
+    if Go is not None:
+        So = scale * _gaussian_final_states([Go], rng_adj, n_traj, opts.batch_size)[0]
+    return Sc, So
+
+
+# ---------------------------------------------------------------------- simulator route
+def _run(
+    fn: Callable[..., np.ndarray],
+    name: str,
+    batches: list[tuple[Any, ...]],
+    shape_tail: tuple[int, int | None],
+) -> np.ndarray:
+    """Call ``fn`` on each batch of arguments, check the returned shapes, concatenate.
+
+    ``shape_tail`` is ``(L, width)``; ``width=None`` accepts any width consistent across batches.
+    """
+    parts = []
+    for args in batches:
+        try:
+            res = np.asarray(fn(*args), dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"simulator.{name} failed on inputs of shape {args[0].shape}: {exc}") from exc
+        width = shape_tail[1] if shape_tail[1] is not None else (res.shape[-1] if res.ndim == 3 else -1)
+        expected = (args[0].shape[0], shape_tail[0], width)
+        if res.shape != expected or width < 1:
+            raise ValueError(f"simulator.{name} must return shape {expected}, got {res.shape}")
+        if not np.all(np.isfinite(res)):
+            raise ValueError(
+                f"simulator.{name} returned NaN or inf entries (an unstable system or a too long horizon?)"
+            )
+        parts.append(res)
+        shape_tail = (shape_tail[0], width)
+    return np.concatenate(parts, axis=0)
+
+
+def _batches(arr: np.ndarray, batch: int | None, per_traj: int) -> list[np.ndarray]:
+    step = batch or max(1, _CHUNK_DOUBLES // max(1, per_traj))
+    return [arr[i : i + step] for i in range(0, arr.shape[0], step)]
+
+
+def _impulses(channels: int, length: int) -> np.ndarray:
+    u = np.zeros((channels, length, channels))
+    u[np.arange(channels), 0, np.arange(channels)] = 1.0
+    return u
+
+
+def _simulator_snapshots(
+    sim: Simulator, need: tuple[bool, bool], opts: _Options, shared_inputs: bool
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if opts.dt is not None or opts.discretization is not None:
+        raise ValueError("dt and discretization apply to continuous-time StateSpace systems, not simulators")
+    n, L, per = sim.n, opts.length, opts.length * max(sim.n, sim.m, sim.p or 1)
+    gaussian = opts.inputs == "gaussian"
+    if need[0] and sim.forward is None:
+        raise ValueError("this estimate needs simulator.forward (controllability / cross Gramian)")
+    if need[1] and sim.adjoint is None and (gaussian or sim.from_initial is None):
+        wanted = "adjoint" if gaussian else "adjoint or from_initial"
+        raise ValueError(f"observability with inputs={opts.inputs!r} needs simulator.{wanted}")
+    if gaussian:
+        n_traj = opts.n_trajectories or max(256, 2 * n)
+        rng_fwd, rng_adj = _input_generators(opts.seed)
+        scale = 1.0 / np.sqrt(n_traj)
+        Sc = So = None
+        u = None
+        if need[0] or shared_inputs:
+            u = rng_fwd.standard_normal((n_traj, L, sim.m))
+        if need[0]:
+            x = _run(sim.forward, "forward", [(b,) for b in _batches(u, opts.batch_size, per)], (L, n))
+            Sc = scale * x[:, -1]
+        if need[1]:
+            v = u if shared_inputs else rng_adj.standard_normal((n_traj, L, sim.p))
+            z = _run(sim.adjoint, "adjoint", [(b,) for b in _batches(v, opts.batch_size, per)], (L, n))
+            So = scale * z[:, -1]
+        return Sc, So
+    # Impulses: snapshot rows ordered (time k, channel), as for the state-space route.
+    Sc = So = None
+    if need[0]:
+        u = _impulses(sim.m, L)
+        x = _run(sim.forward, "forward", [(b,) for b in _batches(u, opts.batch_size, per)], (L, n))
+        Sc = x.transpose(1, 0, 2).reshape(L * sim.m, n)
+    if need[1]:
+        if sim.adjoint is not None:
+            v = _impulses(sim.p, L)
+            z = _run(sim.adjoint, "adjoint", [(b,) for b in _batches(v, opts.batch_size, per)], (L, n))
+            So = z.transpose(1, 0, 2).reshape(L * sim.p, n)
+        else:
+            x0 = [(b, L) for b in _batches(np.eye(n), opts.batch_size, per)]
+            y = _run(sim.from_initial, "from_initial", x0, (L, sim.p))
+            So = y.transpose(1, 2, 0).reshape(-1, n)
+    return Sc, So
+
+
+# ---------------------------------------------------------------------- public API
+def _snapshots(
+    sys: Any, need: tuple[bool, bool], opts: _Options, shared_inputs: bool = False
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Snapshot matrices of a state-space system or a simulator (see the module docs)."""
+    sim = _as_simulator(sys)
+    if sim is not None:
+        return _simulator_snapshots(sim, need, opts, shared_inputs)
+    Sc, So = _state_space_snapshots(_as_state_space(sys), need, opts, shared_inputs)
+    for S in (Sc, So):
+        if S is not None and not np.all(np.isfinite(S)):
+            raise ValueError("the trajectories overflowed (an unstable system over a long finite horizon)")
+    return Sc, So
+
+
+def empirical_gramian(
+    sys: Any,
+    kind: str,
+    *,
+    inputs: str = "impulse",
+    length: int = 1024,
+    n_trajectories: int | None = None,
+    seed: Any = None,
+    dt: float | None = None,
+    discretization: str | None = None,
+    finite_horizon: bool = False,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    r"""Empirical controllability, observability or cross Gramian from simulated trajectories.
+
+    The estimators and their bias are described in :mod:`hankelid.empirical`.
+
+    Parameters
+    ----------
+    sys : StateSpace or Simulator
+        A :class:`hankelid.StateSpace` (python-control and scipy systems are converted), or a
+        discrete-time black box following the :class:`Simulator` protocol.
+    kind : {"c", "o", "x"}
+        Controllability, observability, or cross Gramian (square systems, ``m = p``).
+    inputs : {"impulse", "gaussian"}
+        Unit impulses per channel (deterministic, exact up to the horizon truncation), or
+        i.i.d. standard normal input sequences (unbiased, error ``~ 1/sqrt(n_trajectories)``).
+    length : int
+        Horizon ``L`` in steps (default 1024).
+    n_trajectories : int, optional
+        Number of Gaussian input sequences (default ``max(256, 2 n)``); only for ``"gaussian"``.
+    seed : int, numpy Generator or SeedSequence, optional
+        Reproducibility of the Gaussian inputs.
+    dt : float, optional
+        Continuous time only: Tustin parameter ``2/alpha`` (default: chosen from the poles) or
+        the sample spacing of ``discretization="sampled"`` (required there).
+    discretization : {"tustin", "sampled"}, optional
+        Continuous time only; default ``"tustin"`` (exact Gramians).
+    finite_horizon : bool
+        Return the length-``L`` finite-horizon Gramian, also for unstable systems.  Without it
+        an unstable ``StateSpace`` raises.  A simulator's estimate is always the finite-horizon
+        one (its stability cannot be checked).
+    batch_size : int, optional
+        Trajectories per batch (simulator call / input draw); default bounds memory to ~32 MB.
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+        Symmetric positive semidefinite for ``"c"`` and ``"o"``.
+
+    Raises
+    ------
+    UnstableSystemError
+        If a ``StateSpace`` is not stable and ``finite_horizon`` is not set.
+    ValueError
+        For an unknown ``kind``/``inputs``, non-positive ``length``/``n_trajectories``,
+        ``kind="x"`` of a non-square system, options that do not apply, or a simulator that
+        lacks the needed method or returns the wrong shape or non-finite values.
+
+    Warns
+    -----
+    RuntimeWarning
+        If ``length`` is too short for the slowest mode of a ``StateSpace`` (relative
+        truncation bias above 1e-8).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.linalg as sla
+    >>> import hankelid as hk
+    >>> sys = hk.random_stable(6, 2, 3, dt=1.0, seed=0)
+    >>> A, B, C, _ = sys
+    >>> Wc = hk.empirical_gramian(sys, "c", length=600)
+    >>> bool(np.allclose(Wc, sla.solve_discrete_lyapunov(A, B @ B.T), rtol=1e-10, atol=0))
+    True
+    >>> Wg = hk.empirical_gramian(sys, "c", inputs="gaussian", n_trajectories=4000, length=600, seed=1)
+    >>> bool(np.linalg.norm(Wg - Wc) < 0.1 * np.linalg.norm(Wc))
+    True
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS} (controllability, observability, cross): {kind!r}")
+    opts = _options(inputs, length, n_trajectories, seed, dt, discretization, finite_horizon, batch_size)
+    if kind == "x":
+        _check_square(sys)
+    need = (kind in ("c", "x"), kind in ("o", "x"))
+    Sc, So = _snapshots(sys, need, opts, shared_inputs=kind == "x")
+    if kind == "x":
+        return Sc.T @ So
+    S = Sc if kind == "c" else So
+    W = S.T @ S
+    return 0.5 * (W + W.T)
+
+
+def _check_square(sys: Any) -> None:
+    sim = _as_simulator(sys)
+    if sim is not None:
+        m, p = sim.m, sim.p
+        if p is None:
+            raise ValueError("the cross Gramian needs a square system; set Simulator.p")
+    else:
+        m, p = _as_state_space(sys).shape[::-1]
+    if m != p:
+        raise ValueError(f"the cross Gramian needs a square system (m = p), got m={m}, p={p}")
+
+
+def _factor(S: np.ndarray) -> np.ndarray:
+    """``L`` with ``L L^T = S^T S``: a thin triangular factor when ``S`` is tall, else ``S^T``."""
+    if S.shape[0] > S.shape[1]:
+        return sla.qr(S, mode="r", check_finite=False)[0][: S.shape[1]].T
+    return S.T.copy()
+
+
+def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    r"""Factors ``Lc``, ``Lo`` with ``Lc Lc^T = Wc`` and ``Lo Lo^T = Wo`` (empirical Gramians).
+
+    The factors come straight from the trajectory data: the scaled snapshot matrices, reduced
+    by a thin QR to ``n`` columns when there are more samples than states -- no Gramian is
+    formed and none is Cholesky-factored, so rank-deficient estimates are fine.  This is the
+    input to square-root balanced truncation and to :func:`empirical_hsv`.
+
+    Parameters
+    ----------
+    sys : StateSpace or Simulator
+        As in :func:`empirical_gramian` (a simulator needs ``forward`` and ``adjoint`` or
+        ``from_initial``).
+    **options
+        The keywords of :func:`empirical_gramian` (``inputs``, ``length``, ``n_trajectories``,
+        ``seed``, ``dt``, ``discretization``, ``finite_horizon``, ``batch_size``).
+
+    Returns
+    -------
+    Lc : ndarray, shape (n, rc)
+    Lo : ndarray, shape (n, ro)
+        ``rc, ro <= n`` for impulses; ``min(n, n_trajectories)`` for Gaussian inputs.
+
+    Raises
+    ------
+    UnstableSystemError, ValueError
+        As :func:`empirical_gramian`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hankelid as hk
+    >>> from hankelid.empirical import empirical_gramian_factors
+    >>> sys = hk.random_stable(5, 2, 2, dt=1.0, seed=3)
+    >>> Lc, Lo = empirical_gramian_factors(sys, length=500)
+    >>> bool(np.allclose(Lc @ Lc.T, hk.empirical_gramian(sys, "c", length=500)))
+    True
+    """
+    opts = _options(**options)
+    Sc, So = _snapshots(sys, (True, True), opts)
+    return _factor(Sc), _factor(So)
+
+
+def empirical_hsv(sys: Any, **options: Any) -> np.ndarray:
+    r"""Hankel singular values from empirical Gramian factors: ``svd(Lo^T Lc)``.
+
+    Parameters
+    ----------
+    sys : StateSpace or Simulator
+        As in :func:`empirical_gramian_factors`.
+    **options
+        The keywords of :func:`empirical_gramian`.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Descending; zeros pad the values a rank-deficient estimate cannot resolve.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hankelid as hk
+    >>> from hankelid.empirical import empirical_hsv
+    >>> sys = hk.StateSpace([[0.5]], [[1.0]], [[1.0]], dt=1.0)
+    >>> float(np.round(empirical_hsv(sys, length=100)[0], 10))   # 1 / (1 - 0.5^2)
+    1.3333333333
+    """
+    Lc, Lo = empirical_gramian_factors(sys, **options)
+    s = sla.svdvals(Lo.T @ Lc, check_finite=False)
+    out = np.zeros(Lc.shape[0])
+    out[: s.size] = s[: Lc.shape[0]]
+    return out

@@ -1,1 +1,572 @@
-"""PLACEHOLDER (being written)."""
+r"""The HRM adapter: a linear state-space model beside a block, run as an exact FFT scan.
+
+For one layer with input width ``D_in`` (hidden size), output width ``D_out`` and state size
+``d``:
+
+.. math::
+
+    s_t = \bar A s_{t-1} + \bar B u_t, \qquad y_t = \alpha\, C s_t,
+    \qquad \text{out} = \text{MLP}(u) + y
+
+with a learnable scalar gate ``alpha`` (``gate_init = 0`` makes the adapter an exact no-op).
+The state is read after the current input entered it, so the kernel is
+``K_k = alpha C A^k B_bar`` (``k >= 0``) and ``y = K * u`` is computed as a causal
+convolution over the ``d`` state channels (``B_bar u`` is ``(batch, L, d)``; one
+``rfft``/``irfft`` pair; then ``C``): ``O(batch d L log L)`` plus two ``D x d`` projections,
+with no Python loop over time.
+
+Two parametrizations, both with float32 parameters (float64 if the module is cast to
+float64; casts to float16/bfloat16 are refused so bf16/fp16 models keep a float32 adapter):
+
+``"s4d"`` (S4D-real, the paper's)
+    ``log_a``, ``log_dt`` (d), ``B`` (d x D_in), ``C`` (D_out x d), ``gate`` ():
+    ``a = -exp(log_a)``, ``dt = clamp(softplus(log_dt), dt_min, dt_max)``, zero-order hold
+    ``A_bar = exp(dt a)``, ``B_bar = (exp(dt a) - 1) / a * B`` (per state).
+``"modal"`` (real modal form; holds any stable reduced model exactly)
+    ``nu``, ``theta`` (d), ``B`` (= B_bar, d x D_in), ``C`` (D_out x d), ``gate`` () and the
+    buffer ``partner`` (d, int64).  Slot ``j`` with ``partner[j] == j`` is a real pole
+    ``rho_j cos(theta_j)``; slots ``j < k = partner[j]`` form the block
+    ``rho [[cos theta, sin theta], [-sin theta, cos theta]]`` of the complex-conjugate pair
+    ``rho e^{+-i theta}``, with ``rho = exp(-exp(nu))`` (always stable) and ``nu``, ``theta``
+    of a pair taken as the mean over its two slots.  Any diagonalizable stable ``A_r`` (a
+    balanced truncation) is loaded exactly by :meth:`SSMAdapter.load_state_space`.
+
+Both parametrizations have the same number of trainable parameters,
+``2 d + d D_in + D_out d + 1`` (:meth:`SSMAdapter.count_parameters`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import hankelid as hk
+
+from . import init as _init
+from .scan import _no_autocast, modal_fft_scan
+
+__all__ = ["SSMAdapter"]
+
+_INITS = ("s4d", "random", "hankel")
+_PARAMETRIZATIONS = ("s4d", "modal")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+class SSMAdapter(nn.Module):
+    r"""Trainable linear SSM adapter (HRM) computing ``alpha * C s_t`` from the block input.
+
+    Parameters
+    ----------
+    hidden_size : int
+        Input width ``D_in`` (the MLP's input, i.e. the model's hidden size).
+    d_state : int
+        State size ``d``.
+    init : {"s4d", "random", "hankel"}
+        ``"s4d"``: S4D-real rates ``a_n = -(n+1)``, ``dt`` log-uniform in
+        ``[dt_min, dt_max]``, random ``B ~ N(0, 1/D_in)``, ``C ~ N(0, 1/d)``.
+        ``"random"``: rates ``-a`` log-uniform in ``[0.5, d+1]`` (modal: half of the slots as
+        conjugate pairs with random angles).  ``"hankel"``: balanced truncation to order
+        ``d`` of a richer S4D-real system of order ``hankel_order`` (see
+        :func:`hankelid_torch.init.hankel_reduction`), loaded exactly (modal only).
+    parametrization : {"s4d", "modal"}, optional
+        Default ``"modal"`` for ``init="hankel"``, else ``"s4d"``.
+    gate_init : float
+        Initial gate ``alpha`` (0: exact no-op).
+    dt_min, dt_max : float
+        Clamp range of the S4D step size (and the range of its initialization).
+    hankel_order : int, optional
+        Order ``N`` of the full system for ``init="hankel"`` (default ``4 d``).
+    hankel_gramians : {"empirical", "exact"}
+        Gramians of the Hankel initialization.
+    hankel_length, hankel_trajectories : int
+        Empirical Gramian estimator: length of the random Gaussian input sequences and their
+        number (``None``: the estimator's default).
+    seed : int, optional
+        Seed for the initialization (default: torch's global RNG).
+    out_features : int, optional
+        Output width ``D_out`` (default ``hidden_size``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from hankelid_torch.adapter import SSMAdapter
+    >>> ad = SSMAdapter(16, 4, gate_init=0.5, seed=0)
+    >>> u = torch.randn(2, 10, 16)
+    >>> y, state = ad(u, return_state=True)
+    >>> y.shape, state.shape
+    (torch.Size([2, 10, 16]), torch.Size([2, 4]))
+    >>> y_next, _ = ad.step(u[:, :1], state)              # decoding continues from the state
+    >>> SSMAdapter.count_parameters(16, 4) == sum(p.numel() for p in ad.parameters())
+    True
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        d_state: int,
+        *,
+        init: str = "s4d",
+        parametrization: str | None = None,
+        gate_init: float = 0.0,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        hankel_order: int | None = None,
+        hankel_gramians: str = "empirical",
+        hankel_length: int = 1024,
+        hankel_trajectories: int | None = None,
+        seed: int | None = None,
+        out_features: int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, val in (("hidden_size", hidden_size), ("d_state", d_state)):
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
+                raise ValueError(f"{name} must be a positive integer, got {val!r}")
+        if init not in _INITS:
+            raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+        if parametrization is None:
+            parametrization = "modal" if init == "hankel" else "s4d"
+        if parametrization not in _PARAMETRIZATIONS:
+            raise ValueError(f"parametrization must be one of {_PARAMETRIZATIONS}, got {parametrization!r}")
+        if init == "hankel" and parametrization != "modal":
+            raise ValueError(
+                "init='hankel' loads a balanced truncation (dense A with real and complex poles), "
+                "which only parametrization='modal' represents exactly"
+            )
+        if not 0 < dt_min <= dt_max:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
+        self.hidden_size = int(hidden_size)
+        self.in_features = int(hidden_size)
+        self.out_features = int(hidden_size if out_features is None else out_features)
+        self.d_state = int(d_state)
+        self.parametrization = parametrization
+        self.init_method = init
+        self.dt_min = float(dt_min)
+        self.dt_max = float(dt_max)
+        self.hankel_info: _init.HankelInit | None = None
+
+        gen = None
+        if seed is not None:
+            gen = torch.Generator().manual_seed(int(seed))
+        d, Din, Dout = self.d_state, self.in_features, self.out_features
+        self.gate = nn.Parameter(torch.tensor(float(gate_init), dtype=torch.float32))
+
+        if init == "hankel":
+            info = _init.hankel_reduction(
+                Din,
+                Dout,
+                d,
+                order=hankel_order,
+                gramians=hankel_gramians,
+                length=hankel_length,
+                trajectories=hankel_trajectories,
+                dt_min=dt_min,
+                dt_max=dt_max,
+                seed=seed,
+                generator=gen,
+            )
+            self.hankel_info = info
+            self._set_modal(
+                _init.modal_realization(*info.reduced.matrices[:3]),
+                dtype=torch.float32,
+                device=torch.device("cpu"),
+            )
+            return
+
+        if init == "s4d":
+            log_a, log_dt = _init.s4d_real(d, dt_min=dt_min, dt_max=dt_max, generator=gen)
+        else:
+            log_a, log_dt = _init.random_s4d(d, dt_min=dt_min, dt_max=dt_max, generator=gen)
+        B, C = _init.input_output_matrices(Din, Dout, d, generator=gen)
+        if parametrization == "s4d":
+            self.log_a = nn.Parameter(log_a)
+            self.log_dt = nn.Parameter(log_dt)
+            self.B = nn.Parameter(B)
+            self.C = nn.Parameter(C)
+            return
+        # modal parametrization of the same S4D system (real modes; "random": with pairs)
+        a = -torch.exp(log_a.double())
+        dt = F.softplus(log_dt.double()).clamp(dt_min, dt_max)
+        rho = torch.exp(dt * a)
+        Bbar = (torch.expm1(dt * a) / a)[:, None] * B.double()
+        theta = torch.zeros(d, dtype=torch.float64)
+        partner = torch.arange(d)
+        if init == "random":
+            n_pairs = d // 2
+            for p in range(n_pairs):
+                j = 2 * p
+                partner[j], partner[j + 1] = j + 1, j
+                th = float(torch.rand((), generator=gen, dtype=torch.float64)) * math.pi
+                theta[j] = theta[j + 1] = th
+                rho[j + 1] = rho[j]
+        modal = _init.ModalRealization(
+            rho=rho.numpy(),
+            theta=theta.numpy(),
+            partner=partner.numpy(),
+            B=Bbar.numpy(),
+            C=C.double().numpy(),
+            condition=1.0,
+        )
+        self._set_modal(modal, dtype=torch.float32, device=torch.device("cpu"))
+
+    # ------------------------------------------------------------------ bookkeeping
+    @staticmethod
+    def count_parameters(hidden_size: int, d_state: int, out_features: int | None = None) -> int:
+        """Trainable parameters of one adapter: ``2 d + d D_in + D_out d + 1`` (both parametrizations)."""
+        out = hidden_size if out_features is None else out_features
+        return 2 * d_state + d_state * hidden_size + out * d_state + 1
+
+    def extra_repr(self) -> str:
+        s = f"hidden_size={self.in_features}, d_state={self.d_state}"
+        if self.out_features != self.in_features:
+            s += f", out_features={self.out_features}"
+        s += f", parametrization={self.parametrization!r}, init={self.init_method!r}"
+        if self.parametrization == "s4d":
+            s += f", dt_min={self.dt_min:g}, dt_max={self.dt_max:g}"
+        return s
+
+    def _apply(self, fn, recurse=True):
+        # Keep the adapter in float32 (or float64) when the model is cast to fp16/bf16: the scan
+        # and the parameters stay in full precision, only the device follows.
+        ref = self.gate
+        probe = fn(torch.zeros((), dtype=torch.float32, device=ref.device))
+        if isinstance(probe, torch.Tensor) and probe.dtype in _LOW_PRECISION:
+            device = probe.device
+
+            def keep_precision(t: torch.Tensor) -> torch.Tensor:
+                if t.is_floating_point():
+                    return t.to(device=device)
+                return fn(t)
+
+            return super()._apply(keep_precision, recurse)
+        return super()._apply(fn, recurse)
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return self.B.dtype
+
+    @property
+    def _device(self) -> torch.device:
+        return self.B.device
+
+    def _set_modal(self, modal: _init.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
+        """Install a modal realization (new shapes allowed): parameters ``nu, theta, B, C`` + buffer."""
+        d = int(modal.rho.size)
+        rho = np.clip(np.asarray(modal.rho, dtype=float), 1e-30, None)
+        if np.any(rho >= 1.0):
+            raise ValueError("modal parametrization needs poles of modulus < 1")
+        nu = np.log(-np.log(rho))
+        for name in ("log_a", "log_dt", "nu", "theta", "B", "C"):
+            if name in self._parameters:
+                del self._parameters[name]
+        if "partner" in self._buffers:
+            del self._buffers["partner"]
+
+        def P(x: np.ndarray) -> nn.Parameter:
+            t = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float64)
+            return nn.Parameter(t.to(dtype=dtype, device=device))
+
+        self.nu = P(nu)
+        self.theta = P(np.asarray(modal.theta, dtype=float))
+        self.B = P(np.asarray(modal.B, dtype=float))
+        self.C = P(np.asarray(modal.C, dtype=float))
+        self.register_buffer("partner", torch.as_tensor(np.asarray(modal.partner, dtype=np.int64)).to(device))
+        self.d_state = d
+        self.parametrization = "modal"
+
+    # ------------------------------------------------------------------ the system
+    def _dt_a(self) -> torch.Tensor:
+        a = -torch.exp(self.log_a)
+        dt = F.softplus(self.log_dt).clamp(self.dt_min, self.dt_max)
+        return dt, a
+
+    def _pairing(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.arange(self.d_state, device=self.partner.device)
+        is_pair = self.partner != idx
+        sign = torch.where(self.partner > idx, 1.0, -1.0).to(self._dtype) * is_pair.to(self._dtype)
+        return is_pair, sign
+
+    def _modal_params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        nu = 0.5 * (self.nu + self.nu[self.partner])
+        th = 0.5 * (self.theta + self.theta[self.partner])
+        return nu, th
+
+    def _powers(self, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``A_bar^n`` as ``(k_diag, k_off)``, shapes ``n.shape + (d,)`` (``k_off`` None for S4D)."""
+        n = n.to(self._dtype)[..., None]
+        if self.parametrization == "s4d":
+            dt, a = self._dt_a()
+            return torch.exp(n * (dt * a)), None
+        nu, th = self._modal_params()
+        is_pair, sign = self._pairing()
+        log_rho = -torch.exp(nu)
+        mag = torch.exp(n * log_rho)
+        ang = n * th
+        lam_real = torch.exp(log_rho) * torch.cos(th)
+        kd = torch.where(is_pair, mag * torch.cos(ang), torch.pow(lam_real, n))
+        ko = sign * mag * torch.sin(ang)
+        return kd, ko
+
+    def _B_bar(self) -> torch.Tensor:
+        if self.parametrization == "s4d":
+            dt, a = self._dt_a()
+            return (torch.expm1(dt * a) / a)[:, None] * self.B
+        return self.B
+
+    def _partner(self) -> torch.Tensor | None:
+        return self.partner if self.parametrization == "modal" else None
+
+    def discrete_system(
+        self, *, include_gate: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(A_bar, B_bar, C)`` as the scan runs them.
+
+        ``A_bar`` is 1-D (diagonal) for ``"s4d"`` and the 2-D real block-diagonal matrix for
+        ``"modal"``.  ``C`` includes the gate when ``include_gate``.
+        """
+        with _no_autocast(self._device):
+            one = torch.ones((), device=self._device)
+            kd, ko = self._powers(one)
+            if ko is None:
+                A = kd
+            else:
+                d = self.d_state
+                idx = torch.arange(d, device=self._device)
+                A = torch.zeros(d, d, dtype=self._dtype, device=self._device)
+                A = A.index_put((idx, idx), kd, accumulate=True)
+                A = A.index_put((idx, self.partner), ko, accumulate=True)
+            C = self.C * self.gate if include_gate else self.C
+            return A, self._B_bar(), C
+
+    def state_kernel(self, length: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-state kernels ``(k_diag, k_off)`` of ``A_bar^k``, k < length, shape (length, d)."""
+        with _no_autocast(self._device):
+            return self._powers(torch.arange(length, device=self._device))
+
+    def kernel(self, length: int, *, include_gate: bool = True) -> torch.Tensor:
+        r"""The full convolution kernel ``K_k = alpha C A_bar^k B_bar``, shape (length, D_out, D_in).
+
+        This is the adapter's impulse response: feeding ``u_0 = e_j`` (zero otherwise) gives
+        ``y_t = K_t[:, j]``.  It equals ``hankelid.markov_parameters(to_state_space(...),
+        length + 1)[1:]`` (see :func:`hankelid_torch.bridge.to_state_space`).
+        """
+        with _no_autocast(self._device):
+            kd, ko = self.state_kernel(length)
+            Bb = self._B_bar()
+            C = self.C * self.gate if include_gate else self.C
+            K = torch.einsum("pi,li,im->lpm", C, kd, Bb)
+            if ko is not None:
+                K = K + torch.einsum("pi,li,im->lpm", C, ko, Bb[self.partner])
+            return K
+
+    # ------------------------------------------------------------------ running it
+    def _advance(self, s: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        """``A_bar^n s`` for states ``s`` (..., d) and integer counts ``n`` broadcastable to s[..., 0]."""
+        kd, ko = self._powers(n)
+        out = kd * s
+        if ko is not None:
+            out = out + ko * s[..., self.partner]
+        return out
+
+    def forward(
+        self,
+        u: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
+        return_state: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        r"""The adapter's additive output ``alpha C s_t`` for a batch of sequences.
+
+        Parameters
+        ----------
+        u : Tensor, shape (B, L, D_in) or (L, D_in)
+            Block input, any float dtype (computed in float32 with autocast disabled).
+        mask : Tensor, shape (B, L') with L' >= L, optional
+            1 for real tokens, 0 for padding (the last ``L`` columns are used, so the full
+            attention mask of a decoding step can be passed).  Padded positions never enter the
+            state and do not advance time: real tokens are scanned as if the padding were
+            absent (left, right or interior padding), and the output at padded positions is 0.
+        state : Tensor, shape (B, d), optional
+            State before the first token (from a previous call); zero when omitted.
+        return_state : bool
+            Also return the state after the last real token (for decoding).
+
+        Returns
+        -------
+        y : Tensor, shape of ``u``, dtype of ``u``
+        final_state : Tensor, shape (B, d), float32 -- only with ``return_state``
+        """
+        squeeze = u.dim() == 2
+        if squeeze:
+            u = u[None]
+            if mask is not None and mask.dim() == 1:
+                mask = mask[None]
+            if state is not None and state.dim() == 1:
+                state = state[None]
+        if u.dim() != 3 or u.shape[-1] != self.in_features:
+            raise ValueError(f"u must have shape (B, L, {self.in_features}), got {tuple(u.shape)}")
+        Bsz, L, _ = u.shape
+        out_dtype = u.dtype
+        with _no_autocast(u.device):
+            x = u.to(self._dtype)
+            v = F.linear(x, self._B_bar())  # (B, L, d)
+            if state is not None:
+                state = state.to(device=v.device, dtype=v.dtype).expand(Bsz, self.d_state)
+            kd, ko = self.state_kernel(L)
+            partner = self._partner()
+            if mask is None:
+                s = modal_fft_scan(v, kd, ko, partner)
+                if state is not None:
+                    steps = torch.arange(1, L + 1, device=v.device)
+                    s = s + self._advance(state[:, None, :], steps[None, :])
+                final = s[:, -1]
+                real = None
+            else:
+                if mask.dim() != 2 or mask.shape[0] != Bsz or mask.shape[1] < L:
+                    raise ValueError(
+                        f"mask must have shape (B, >= L) = ({Bsz}, >= {L}), got {tuple(mask.shape)}"
+                    )
+                real = mask[:, -L:].to(device=v.device) != 0
+                # Stable sort: padding first, real tokens after in their order.  The scan then
+                # sees each row as a left-padded sequence whose pads carry zero input: exact.
+                order = torch.sort(real.to(torch.int32), dim=1, stable=True).indices
+                inverse = torch.argsort(order, dim=1)
+                real_sorted = real.gather(1, order)
+                idx = order[..., None].expand(-1, -1, self.d_state)
+                v_sorted = v.gather(1, idx) * real_sorted[..., None].to(v.dtype)
+                s_sorted = modal_fft_scan(v_sorted, kd, ko, partner)
+                if state is not None:
+                    count = torch.cumsum(real_sorted.to(torch.int64), dim=1)
+                    s_sorted = s_sorted + self._advance(state[:, None, :], count)
+                final = s_sorted[:, -1]
+                s = s_sorted.gather(1, inverse[..., None].expand(-1, -1, self.d_state))
+            if real is not None:  # zero output at pads; cheaper on the d states than on the D outputs
+                s = s * real[..., None].to(s.dtype)
+            y = F.linear(s, self.C * self.gate)
+        y = y.to(out_dtype)
+        if squeeze:
+            y, final = y[0], final[0]
+        if return_state:
+            return y, final
+        return y
+
+    def step(
+        self, u_t: torch.Tensor, state: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""One decoding step: ``s = A_bar s + B_bar u_t``, ``y_t = alpha C s``.
+
+        Parameters
+        ----------
+        u_t : Tensor, shape (B, 1, D_in) or (B, D_in)
+        state : Tensor, shape (B, d), optional (zero when omitted)
+        mask : Tensor, shape (B,) or (B, >= 1), optional
+            0 marks a padded token: its state is left unchanged and its output is 0.  With a
+            2-D mask the last column is used (the full attention mask may be passed).
+
+        Returns
+        -------
+        (y_t, new_state) : ``y_t`` of the shape and dtype of ``u_t``; ``new_state`` (B, d).
+        """
+        squeeze_time = u_t.dim() == 3
+        x = u_t[:, -1] if squeeze_time else u_t
+        if squeeze_time and u_t.shape[1] != 1:
+            raise ValueError(f"step() takes one token, got u_t of shape {tuple(u_t.shape)}; use forward()")
+        with _no_autocast(x.device):
+            x = x.to(self._dtype)
+            v = F.linear(x, self._B_bar())
+            if state is None:
+                new = v
+            else:
+                s = state.to(device=v.device, dtype=v.dtype)
+                new = self._advance(s, torch.ones((), device=v.device)) + v
+            if mask is not None:
+                m = mask[..., -1] if mask.dim() == 2 else mask
+                m = (m != 0)[..., None]
+                old = torch.zeros_like(new) if state is None else state.to(device=v.device, dtype=v.dtype)
+                new = torch.where(m, new, old)
+            out = new if mask is None else new * m.to(new.dtype)
+            y = F.linear(out, self.C * self.gate)
+        y = y.to(u_t.dtype)
+        if squeeze_time:
+            y = y[:, None]
+        return y, new
+
+    # ------------------------------------------------------------------ loading systems
+    def load_state_space(self, sys: hk.StateSpace, *, gate: str | float = "keep") -> SSMAdapter:
+        r"""Load a discrete system exactly (switches to the ``"modal"`` parametrization).
+
+        ``sys`` is read in the adapter's kernel convention (see
+        :func:`hankelid_torch.bridge.to_state_space`): a strictly proper ``(A, B, C, 0)``
+        becomes the adapter ``A_bar = A``, ``B_bar = B``, ``alpha C_adapter = C``, i.e. the
+        adapter's kernel becomes ``markov_parameters(sys, L + 1)[1:]``.  A system with a
+        feed-through ``D`` is accepted when it is a same-step realization
+        ``(A, B, C' A, C' B)`` (``to_state_space(..., feedthrough=True)``); ``C'`` is then
+        recovered by least squares.  The state size becomes ``sys.n`` (parameters are
+        replaced: rebuild optimizers afterwards).
+
+        Parameters
+        ----------
+        sys : hankelid.StateSpace
+            Discrete-time, stable, with ``m = D_in`` inputs and ``p = D_out`` outputs.
+        gate : "keep", "one" or float
+            ``"keep"``: the current gate is kept and ``C = sys.C / gate`` (a zero gate keeps
+            ``C = sys.C``: the loaded system then sits behind a closed gate); ``"one"`` or a
+            number: the gate is set to it and ``C = sys.C / gate``.
+
+        Returns
+        -------
+        self
+        """
+        if not isinstance(sys, hk.StateSpace):
+            sys = hk.as_state_space(sys)
+        if not sys.is_discrete:
+            raise ValueError("load_state_space needs a discrete-time system (dt set); discretize it first")
+        if sys.m != self.in_features or sys.p != self.out_features:
+            raise ValueError(
+                f"the system maps {sys.m} inputs to {sys.p} outputs; this adapter maps "
+                f"{self.in_features} to {self.out_features}"
+            )
+        A, B, C, D = (np.asarray(M, dtype=float) for M in sys.matrices)
+        if np.any(D != 0):
+            C = _same_step_readout(A, B, C, D)
+        if gate == "keep":
+            g = float(self.gate.detach().cpu())
+        elif gate == "one":
+            g = 1.0
+        else:
+            g = float(gate)
+        modal = _init.modal_realization(A, B, C)
+        if g != 0.0:
+            modal.C = modal.C / g
+        dtype, device = self._dtype, self._device
+        self._set_modal(modal, dtype=dtype, device=device)
+        self.init_method = "state_space"
+        with torch.no_grad():
+            self.gate.fill_(g)
+        return self
+
+    @classmethod
+    def from_state_space(cls, sys: hk.StateSpace, *, gate: float = 1.0, **kwargs: Any) -> SSMAdapter:
+        """A new modal adapter holding ``sys`` exactly (``gate`` as given, default 1)."""
+        ad = cls(sys.m, sys.n, out_features=sys.p, parametrization="modal", init="s4d", **kwargs)
+        return ad.load_state_space(sys, gate=float(gate))
+
+
+def _same_step_readout(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """``C'`` with ``C' [A, B] = [C, D]`` (a same-step realization), or a clear error."""
+    M = np.hstack([A, B])
+    R = np.hstack([C, D])
+    Cp, *_ = np.linalg.lstsq(M.T, R.T, rcond=None)
+    Cp = Cp.T
+    resid = np.linalg.norm(Cp @ M - R)
+    if resid > 1e-8 * max(1.0, np.linalg.norm(R)):
+        raise ValueError(
+            "the system has a feed-through D that the adapter cannot hold: its output is C s_t with "
+            "s_t = A s_{t-1} + B u_t, so D must equal C' B with C = C' A. Pass the strictly proper "
+            "system (A, B, C, 0) whose Markov parameters h_{k+1} are the adapter's kernel"
+        )
+    return Cp

@@ -1,0 +1,236 @@
+"""Adaptation methods at matched trainable-parameter counts.
+
+The *reference tier* is LoRA of rank ``reference_rank`` on ``q_proj`` and ``v_proj``. Every other
+method is sized to the same number of trainable parameters: HRM through
+:func:`hankelid_torch.match_parameters` (within 0.1 % where shapes allow), LoRA on the MLP, DoRA
+and SSMLoRA by choosing the rank whose count is closest. The achieved count and its relative gap
+are returned and recorded with every run.
+
+==========  ============================================================================
+name        what is trained
+==========  ============================================================================
+hrm         HRM adapters beside the MLP blocks (options go to ``HRMConfig``: init, ...;
+            an explicit ``d_state`` skips the matching)
+hrm_attn    HRM adapters at the attention sites (``site="attention"``)
+lora        LoRA on q_proj, v_proj (the reference tier)
+lora_mlp    LoRA on gate_proj, up_proj, down_proj
+dora        DoRA (weight-decomposed LoRA) on q_proj, v_proj
+ssmlora     SSMLoRA (interval-sparse q/v insertion, as published)
+none        nothing (zero-shot base in ``adapt``; the plain transformer in ``scratch``)
+full        every base parameter (full fine-tuning)
+==========  ============================================================================
+
+Harness options, valid for every method and not passed on: ``rank`` (overrides matching for the
+LoRA family), ``reduce_to`` / ``reduce_gramians`` / ``finetune_steps`` (two-phase HRM, see
+:mod:`.train`).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = [
+    "HARNESS_OPTIONS",
+    "METHODS",
+    "apply_method",
+    "count_trainable",
+    "reference_lora_config",
+]
+
+HARNESS_OPTIONS = ("rank", "reduce_to", "reduce_gramians", "finetune_steps")
+_QV = ["q_proj", "v_proj"]
+_MLP = ["gate_proj", "up_proj", "down_proj"]
+
+
+def count_trainable(model: torch.nn.Module) -> int:
+    """Number of trainable parameters (``requires_grad``).
+
+    Examples
+    --------
+    >>> count_trainable(torch.nn.Linear(3, 2))
+    8
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def reference_lora_config(rank: int) -> Any:
+    """The reference tier: LoRA of ``rank`` on q_proj and v_proj, alpha = 2 * rank, no dropout.
+
+    Examples
+    --------
+    >>> reference_lora_config(4).r
+    4
+    """
+    from peft import LoraConfig
+
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"reference rank must be a positive integer, got {rank!r}")
+    return LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=list(_QV))
+
+
+def _skeleton(model: torch.nn.Module) -> torch.nn.Module:
+    # Same architecture without memory (meta tensors): counting a candidate config is then free
+    # even for a 7B checkpoint.
+    with torch.device("meta"):
+        return type(model)(copy.deepcopy(model.config))
+
+
+def _peft_count(model: torch.nn.Module, config: Any) -> int:
+    from peft import get_peft_model
+
+    return count_trainable(get_peft_model(_skeleton(model), copy.deepcopy(config)))
+
+
+def _closest_rank(
+    model: torch.nn.Module, make: Callable[[int], Any], target: int, max_rank: int = 512
+) -> Any:
+    # Counts grow monotonically with the rank: stop at the first rank past the target.
+    best, best_gap = None, None
+    for rank in range(1, max_rank + 1):
+        config = make(rank)
+        count = _peft_count(model, config)
+        gap = abs(count - target)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = config, gap
+        if count >= target:
+            break
+    return best
+
+
+def _lora_family(targets: list[str], dora: bool) -> Callable[[torch.nn.Module, int, dict], Any]:
+    from peft import LoraConfig
+
+    def build(model: torch.nn.Module, reference: int, options: dict) -> Any:
+        def make(rank: int) -> Any:
+            return LoraConfig(
+                r=rank,
+                lora_alpha=2 * rank,
+                lora_dropout=0.0,
+                target_modules=list(targets),
+                use_dora=dora,
+                **options,
+            )
+
+        if "rank" in options:
+            return make(int(options.pop("rank")))
+        return _closest_rank(model, make, reference)
+
+    return build
+
+
+def _hrm(site: str) -> Callable[[torch.nn.Module, int, dict], Any]:
+    def build(model: torch.nn.Module, reference: int, options: dict) -> Any:
+        from hankelid_torch import HRMConfig, match_parameters
+
+        rank = int(options.pop("reference_rank"))
+        if "d_state" in options:
+            # An explicit state size (order ablations) is taken as given; the gap is recorded.
+            return HRMConfig(site=site, **options)
+        with warnings.catch_warnings():
+            # "tolerance not reachable" warnings: the achieved gap is recorded and printed anyway.
+            warnings.simplefilter("ignore", UserWarning)
+            return match_parameters(model, reference_lora_config(rank), site=site, **options)
+
+    return build
+
+
+def _ssmlora(model: torch.nn.Module, reference: int, options: dict) -> Any:
+    from hankelid_torch import SSMLoRAConfig
+
+    def make(rank: int) -> Any:
+        return SSMLoRAConfig(r=rank, lora_alpha=2 * rank, **options)
+
+    if "rank" in options:
+        return make(int(options.pop("rank")))
+    return _closest_rank(model, make, reference)
+
+
+METHODS: dict[str, Callable[[torch.nn.Module, int, dict], Any] | None] = {
+    "hrm": _hrm("mlp"),
+    "hrm_attn": _hrm("attention"),
+    "lora": _lora_family(_QV, dora=False),
+    "lora_mlp": _lora_family(_MLP, dora=False),
+    "dora": _lora_family(_QV, dora=True),
+    "ssmlora": _ssmlora,
+    "none": None,
+    "full": None,
+}
+
+
+def apply_method(
+    base: torch.nn.Module,
+    name: str,
+    options: dict[str, Any] | None = None,
+    *,
+    reference_rank: int = 4,
+    seed: int = 0,
+    all_trainable: bool = False,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Attach method ``name`` to a copy of ``base``, sized to the reference tier.
+
+    Parameters
+    ----------
+    base : torch.nn.Module
+        The (frozen) base causal LM; it is deep-copied, never modified.
+    name : str
+        A key of :data:`METHODS`.
+    options : dict, optional
+        Method options; harness options (:data:`HARNESS_OPTIONS`) other than ``rank`` are ignored here.
+    reference_rank : int
+        Rank of the reference LoRA tier on q_proj, v_proj.
+    seed : int
+        Seeds the adapter initialisation (``torch.manual_seed``; HRM also receives ``seed``).
+    all_trainable : bool
+        The ``scratch`` protocol: every parameter trainable, adapters included.
+
+    Returns
+    -------
+    (model, info)
+        ``info`` holds ``trainable_params``, ``reference_params``, ``param_gap`` (relative) and
+        ``config`` (the adapter config's repr, or None).
+
+    Raises
+    ------
+    ValueError
+        If the method is unknown.
+
+    Examples
+    --------
+    >>> from hankelid_torch.experiments.base_model import BaseModelSpec, build_model
+    >>> base = build_model(BaseModelSpec.tiny())
+    >>> model, info = apply_method(base, "lora_mlp", reference_rank=2)
+    >>> info["reference_params"], abs(info["trainable_params"] - 96) <= 56   # q,v: 2 * (16+16 + 16+8)
+    (112, True)
+    """
+    from peft import get_peft_model
+
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
+    options = {k: v for k, v in (options or {}).items() if k not in HARNESS_OPTIONS or k == "rank"}
+    reference = _peft_count(base, reference_lora_config(reference_rank))
+    torch.manual_seed(seed)
+    model = copy.deepcopy(base).requires_grad_(False)
+    builder = METHODS[name]
+    config = None
+    if builder is not None:
+        if name.startswith("hrm"):
+            options = {"reference_rank": reference_rank, "seed": seed, **options}
+        config = builder(model, reference, dict(options))
+        model = get_peft_model(model, config)
+    elif options:
+        raise ValueError(f"method {name!r} takes no options, got {sorted(options)}")
+    if name == "full" or all_trainable:
+        model.requires_grad_(True)
+    trainable = count_trainable(model)
+    info = {
+        "trainable_params": trainable,
+        "reference_params": reference,
+        "param_gap": (trainable - reference) / reference,
+        "config": None if config is None else repr(config),
+    }
+    return model, info

@@ -1,0 +1,237 @@
+"""`HRMConfig`: the PEFT configuration of HRM adapters, and the ``PeftType.HRM`` enum member."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from peft.config import PeftConfig
+from peft.utils import PeftType
+
+__all__ = ["HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
+
+#: Parameter-name prefix of the method. transformers' ``load_adapter``/``delete_adapter`` derive it
+#: from the type as ``peft_type.value.lower() + "_"``, so it must be exactly ``"hrm_"``.
+HRM_PREFIX = "hrm_"
+
+#: Default ``target_modules`` (regular expressions, full match) for each injection site: the MLP block
+#: or the self-attention block of every decoder layer of a Mistral/Llama-style model.
+SITE_TARGETS = {
+    "mlp": r"(.*\.)?layers\.\d+\.mlp",
+    "attention": r"(.*\.)?layers\.\d+\.self_attn",
+}
+
+_INITS = ("s4d", "random", "hankel")
+_PARAMETRIZATIONS = ("s4d", "modal")
+_GRAMIANS = ("empirical", "exact")
+
+
+def ensure_peft_type(name: str) -> PeftType:
+    """Return ``PeftType[name]``, adding the member to PEFT's str-Enum when it is missing.
+
+    ``peft.register_peft_method`` only accepts methods whose type is a member of
+    :class:`peft.PeftType`; an out-of-tree method has to extend the enum. The new member is a real
+    ``PeftType``: ``PeftType(name)``, ``PeftType[name]``, ``list(PeftType)``, pickling and equality
+    with the plain string all work, so configs saved as JSON load back.
+
+    Parameters
+    ----------
+    name : str
+        The member's name and value (upper case, e.g. ``"HRM"``).
+
+    Returns
+    -------
+    PeftType
+        The (possibly new) member.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not an upper-case identifier.
+
+    Examples
+    --------
+    >>> from peft.utils import PeftType
+    >>> ensure_peft_type("HRM") is PeftType("HRM") is PeftType.HRM
+    True
+    >>> PeftType.HRM == "HRM"
+    True
+    """
+    if not (name.isidentifier() and name.isupper()):
+        raise ValueError(f"PEFT type names are upper-case identifiers, got {name!r}")
+    if name in PeftType.__members__:
+        return PeftType[name]
+    member = str.__new__(PeftType, name)
+    member._name_ = name
+    member._value_ = name
+    member.__objclass__ = PeftType
+    if hasattr(next(iter(PeftType)), "_sort_order_"):
+        member._sort_order_ = len(PeftType._member_names_)
+    add_member = getattr(PeftType, "_add_member_", None)  # Python >= 3.13 keeps its own bookkeeping
+    if add_member is not None:
+        add_member(name, member)
+    else:
+        PeftType._member_map_[name] = member
+        PeftType._member_names_.append(name)
+        # EnumType.__setattr__ refuses to (re)bind members; the class attribute is set underneath it.
+        type.__setattr__(PeftType, name, member)
+    PeftType._value2member_map_[name] = member
+    if not isinstance(PeftType(name), enum.Enum):  # pragma: no cover - guards a future enum rewrite
+        raise RuntimeError(f"could not add {name!r} to peft.PeftType")
+    return member
+
+
+HRM_PEFT_TYPE = ensure_peft_type("HRM")
+
+
+@dataclass
+class HRMConfig(PeftConfig):
+    r"""Configuration of HRM adapters: a trainable SSM beside each targeted block.
+
+    Each targeted block ``f`` (by default the MLP of every decoder layer) becomes
+    ``f(u) + α·SSM(u)``, where the SSM (:class:`hankelid_torch.adapter.SSMAdapter`) runs along the
+    sequence as an exact causal FFT convolution, ``α`` is a learnable scalar gate and ``u`` is the
+    block's input. With ``gate_init=0`` the adapted model starts exactly equal to the base model.
+    The SSM mixes tokens, so an HRM adapter cannot be merged into the base weights.
+
+    Parameters
+    ----------
+    d_state : int
+        State size (order) of every adapter, unless overridden by ``d_state_pattern``. Default 8.
+    target_modules : str or list of str, optional
+        Blocks to adapt. A string is a regular expression matched against the full module name; a
+        list matches names exactly or by suffix (PEFT's rules). Default: derived from ``site``.
+    site : {"mlp", "attention"}
+        Injection site used when ``target_modules`` is not given: beside the MLP block
+        (``...layers.N.mlp``, the method of the paper) or beside the self-attention block
+        (``...layers.N.self_attn``).
+    exclude_modules : str or list of str, optional
+        Blocks not to adapt (same matching rules as ``target_modules``).
+    init : {"s4d", "random", "hankel"}
+        Initialization of the SSM (see :class:`~hankelid_torch.adapter.SSMAdapter`).
+    parametrization : {"s4d", "modal"}, optional
+        Real diagonal S4D parametrization, or real modal form with complex-conjugate pairs (needed by
+        ``init="hankel"``, and what reduced adapters use). Default: ``"modal"`` for ``init="hankel"``,
+        else ``"s4d"``.
+    gate_init : float
+        Initial value of the gate ``α``; ``0`` makes the adapter an exact no-op at initialization.
+    dt_min, dt_max : float
+        Range of the discretization step ``Δ``.
+    hankel_order : int, optional
+        Order ``N`` of the richer system reduced by ``init="hankel"`` (default: chosen by the adapter).
+    hankel_gramians : {"empirical", "exact"}
+        Gramians used by ``init="hankel"``.
+    hankel_length : int
+        Length of the random input sequences of the empirical Gramians.
+    hankel_trajectories : int, optional
+        Number of random trajectories of the empirical Gramians.
+    d_state_pattern : dict of str to int
+        Per-block state sizes overriding ``d_state``, like LoRA's ``rank_pattern``. A key is a module
+        name (``"model.layers.3.mlp"``), a regular expression matched against the end of the module
+        name (``r"layers\.(0|1)\.mlp"``), or a layer index (``"3"``).
+    layers_to_transform : int or list of int, optional
+        Only adapt blocks of these layer indices.
+    layers_pattern : str or list of str, optional
+        Name of the layer container (e.g. ``"layers"``) used to read the layer index.
+    seed : int, optional
+        Seed of the adapters' random initialization (each block gets a seed derived from this one and
+        its name, so results do not depend on the order of creation). ``None`` uses torch's global RNG.
+    modules_to_save : list of str, optional
+        Extra modules trained in full and saved with the adapter (e.g. a classification head).
+
+    Examples
+    --------
+    >>> config = HRMConfig(d_state=4, site="attention")
+    >>> config.peft_type
+    <PeftType.HRM: 'HRM'>
+    >>> config.target_modules
+    '(.*\\.)?layers\\.\\d+\\.self_attn'
+    >>> HRMConfig(init="cubic")
+    Traceback (most recent call last):
+    ...
+    ValueError: init must be one of ('s4d', 'random', 'hankel'), got 'cubic'
+    """
+
+    d_state: int = field(default=8, metadata={"help": "State size of every adapter."})
+    target_modules: list[str] | str | None = field(
+        default=None,
+        metadata={"help": "Modules to adapt (regex string or list of names/suffixes); default from `site`."},
+    )
+    site: str = field(default="mlp", metadata={"help": "Default injection site: 'mlp' or 'attention'."})
+    exclude_modules: list[str] | str | None = field(
+        default=None, metadata={"help": "Modules not to adapt."}
+    )
+    init: str = field(default="s4d", metadata={"help": "SSM initialization: 's4d', 'random' or 'hankel'."})
+    parametrization: str | None = field(
+        default=None, metadata={"help": "'s4d' (real diagonal) or 'modal'; default from `init`."}
+    )
+    gate_init: float = field(default=0.0, metadata={"help": "Initial gate; 0 is an exact no-op."})
+    dt_min: float = field(default=1e-3, metadata={"help": "Smallest discretization step."})
+    dt_max: float = field(default=1e-1, metadata={"help": "Largest discretization step."})
+    hankel_order: int | None = field(
+        default=None, metadata={"help": "Order of the richer system reduced by the Hankel init."}
+    )
+    hankel_gramians: str = field(
+        default="empirical", metadata={"help": "Gramians of the Hankel init: 'empirical' or 'exact'."}
+    )
+    hankel_length: int = field(default=1024, metadata={"help": "Length of the empirical-Gramian inputs."})
+    hankel_trajectories: int | None = field(
+        default=None, metadata={"help": "Number of empirical-Gramian trajectories."}
+    )
+    d_state_pattern: dict = field(
+        default_factory=dict, metadata={"help": "Per-module state sizes: {name | regex | layer index: d}."}
+    )
+    layers_to_transform: list[int] | int | None = field(
+        default=None, metadata={"help": "Only adapt these layer indices."}
+    )
+    layers_pattern: list[str] | str | None = field(
+        default=None, metadata={"help": "Name of the layer container, e.g. 'layers'."}
+    )
+    seed: int | None = field(default=None, metadata={"help": "Seed of the adapters' initialization."})
+    modules_to_save: list[str] | None = field(
+        default=None, metadata={"help": "Extra modules trained in full and saved with the adapter."}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.peft_type = HRM_PEFT_TYPE
+        _check_int("d_state", self.d_state)
+        if self.site not in SITE_TARGETS:
+            raise ValueError(f"site must be one of {tuple(SITE_TARGETS)}, got {self.site!r}")
+        for name, value, allowed in (
+            ("init", self.init, _INITS),
+            ("parametrization", self.parametrization, (None, *_PARAMETRIZATIONS)),
+            ("hankel_gramians", self.hankel_gramians, _GRAMIANS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.init == "hankel" and self.parametrization == "s4d":
+            raise ValueError(
+                "init='hankel' loads a balanced truncation (real and complex poles), which only "
+                "parametrization='modal' holds exactly"
+            )
+        if not (0 < self.dt_min < self.dt_max):
+            raise ValueError(f"need 0 < dt_min < dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
+        _check_int("hankel_length", self.hankel_length)
+        if self.hankel_order is not None:
+            _check_int("hankel_order", self.hankel_order)
+        if self.hankel_trajectories is not None:
+            _check_int("hankel_trajectories", self.hankel_trajectories)
+        if not isinstance(self.d_state_pattern, dict):
+            raise ValueError(f"d_state_pattern must be a dict, got {type(self.d_state_pattern).__name__}")
+        self.d_state_pattern = {str(k): v for k, v in self.d_state_pattern.items()}
+        for key, value in self.d_state_pattern.items():
+            _check_int(f"d_state_pattern[{key!r}]", value)
+        if self.target_modules is None:
+            self.target_modules = SITE_TARGETS[self.site]
+        elif isinstance(self.target_modules, (list, tuple)):
+            self.target_modules = set(self.target_modules)
+        if isinstance(self.exclude_modules, (list, tuple)):
+            self.exclude_modules = set(self.exclude_modules)
+        if isinstance(self.layers_to_transform, (list, tuple, set)):
+            self.layers_to_transform = sorted(int(i) for i in self.layers_to_transform)
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")

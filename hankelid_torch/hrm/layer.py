@@ -1,0 +1,164 @@
+"""`HRMLayer`: a block (MLP or self-attention) with HRM adapters beside it."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from peft.tuners.tuners_utils import BaseTunerLayer
+from torch import nn
+
+from .context import HRMContext
+
+__all__ = ["MERGE_MESSAGE", "HRMLayer", "HRMMergeError"]
+
+MERGE_MESSAGE = (
+    "HRM adapters cannot be merged into the base weights: the SSM mixes information along the sequence, "
+    "which no change of the block's weights can express. Keep the PEFT model (or save the adapter), or use "
+    "unload() to get the base model back without the adapters."
+)
+
+class HRMMergeError(ValueError):
+    """Raised by every attempt to merge HRM adapters into the base weights."""
+
+
+def _infer_features(module: nn.Module) -> tuple[int, int]:
+    """(input, output) sizes of a block: its first and last ``Linear`` (gate/down, q/o), or the ``Linear``."""
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    config = getattr(module, "config", None)
+    hidden = getattr(module, "hidden_size", None) or getattr(config, "hidden_size", None)
+    in_features = linears[0].in_features if linears else hidden
+    out_features = linears[-1].out_features if linears else hidden
+    if not in_features or not out_features:
+        raise ValueError(
+            f"cannot infer the feature sizes of {type(module).__name__}: target a block that contains "
+            "nn.Linear layers (an MLP or attention block), an nn.Linear, or a module with `hidden_size`"
+        )
+    return int(in_features), int(out_features)
+
+
+def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
+    if args and isinstance(args[0], torch.Tensor):
+        return args[0]
+    for name in ("hidden_states", "x", "input"):
+        if isinstance(kwargs.get(name), torch.Tensor):
+            return kwargs[name]
+    raise ValueError("HRMLayer: could not find the block's input tensor among its arguments")
+
+
+class HRMLayer(nn.Module, BaseTunerLayer):
+    """A block ``f`` with HRM adapters: ``f(u) + Σ_active α_a·SSM_a(u)``.
+
+    ``hrm_ssm`` holds one :class:`~hankelid_torch.adapter.SSMAdapter` per adapter name. The adapters'
+    parameters stay in float32 whatever the model's dtype (the adapter refuses casts to fp16/bf16 and
+    only follows device moves); their output is cast back to the block's dtype. The attention mask and the
+    decoding state come from the model-level :class:`~hankelid_torch.hrm.context.HRMContext`.
+
+    Parameters
+    ----------
+    base_layer : nn.Module
+        The block to wrap, called with the original arguments.
+    adapter_name : str
+        Name of the first adapter.
+    key : str
+        The block's qualified name in the model (identifies its decoding state).
+    **adapter_kwargs
+        Passed to :meth:`update_layer`.
+    """
+
+    adapter_layer_names = ("hrm_ssm",)
+    other_param_names = ("d_state",)
+
+    def __init__(self, base_layer: nn.Module, adapter_name: str, *, key: str = "", **adapter_kwargs: Any):
+        super().__init__()
+        self.base_layer = base_layer
+        self.hrm_ssm = nn.ModuleDict()
+        self.d_state: dict[str, int] = {}
+        self._disable_adapters = False
+        self.merged_adapters = []
+        self._active_adapter = adapter_name
+        self._hrm_key = key
+        self._hrm_ctx: HRMContext | None = None
+        self.in_features, self.out_features = _infer_features(base_layer)
+        self.update_layer(adapter_name, **adapter_kwargs)
+
+    def update_layer(
+        self, adapter_name: str, d_state: int, *, inference_mode: bool = False, **ssm_kwargs: Any
+    ) -> None:
+        """Create the adapter ``adapter_name`` (an ``SSMAdapter`` of state size ``d_state``)."""
+        from ..adapter import SSMAdapter  # the adapter module pulls in the scan kernels and the core
+
+        out_features = self.out_features if self.out_features != self.in_features else None
+        adapter = SSMAdapter(self.in_features, d_state, out_features=out_features, **ssm_kwargs)
+        device = next((p.device for p in self.base_layer.parameters()), None)
+        if device is not None and device.type != "meta":
+            adapter = adapter.to(device)
+        self.hrm_ssm[adapter_name] = adapter
+        self.d_state[adapter_name] = d_state
+        self.set_adapter(self.active_adapters, inference_mode=inference_mode)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.base_layer(*args, **kwargs)
+        if self.disable_adapters:
+            return result
+        active = [name for name in self.active_adapters if name in self.hrm_ssm]
+        if not active:
+            return result
+        delta = self._adapter_output(_first_tensor(args, kwargs), active)
+        if isinstance(result, torch.Tensor):
+            return result + delta.to(result.dtype)
+        if isinstance(result, tuple) and result and isinstance(result[0], torch.Tensor):
+            return (result[0] + delta.to(result[0].dtype), *result[1:])
+        raise TypeError(f"HRMLayer: cannot add the adapter output to a {type(result).__name__} block output")
+
+    def _adapter_output(self, u: torch.Tensor, active: list[str]) -> torch.Tensor:
+        if u.dim() != 3:
+            raise ValueError(
+                "HRM adapters mix along the sequence and need (batch, seq_len, hidden) inputs, "
+                f"got shape {tuple(u.shape)}"
+            )
+        ctx = self._hrm_ctx
+        batch, length = u.shape[:2]
+        mask = ctx.mask_for(batch, length, u.device) if ctx is not None else None
+        store = ctx.store if ctx is not None else None
+        total = None
+        for name in active:
+            adapter = self.hrm_ssm[name]
+            if store is None:
+                y = adapter(u, mask=mask)
+            else:
+                key = (self._hrm_key, name)
+                past = ctx.past_len
+                state = store.get(key, past, f"{name!r} at {self._hrm_key!r}") if past > 0 else None
+                if length == 1 and state is not None:  # a decoding step: the recurrence, O(d·D)
+                    y, new_state = adapter.step(u, state, mask=mask)
+                else:  # prompt or chunk: the FFT scan from the stored state
+                    y, new_state = adapter(u, mask=mask, state=state, return_state=True)
+                store.put(key, past, past + length, new_state)
+            total = y if total is None else total + y
+        return total
+
+    def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
+        raise HRMMergeError(MERGE_MESSAGE)
+
+    def unmerge(self) -> None:
+        warnings.warn("HRM adapters are never merged; nothing to unmerge.", stacklevel=2)
+
+    def supports_lora_conversion(self, adapter_name: str = "default") -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            # Code around the block may read its attributes (e.g. `self_attn.layer_idx`): defer to it.
+            base = self.__dict__.get("_modules", {}).get("base_layer")
+            if base is None or name.startswith("_"):
+                raise
+            return getattr(base, name)
+
+    def __repr__(self) -> str:
+        return "hrm." + super().__repr__()

@@ -1,0 +1,158 @@
+"""`HRMModel`: the PEFT tuner that injects HRM adapters into a model."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any, ClassVar
+
+from peft.tuners.tuners_utils import (
+    BaseTuner,
+    _remove_adapter_name_from_state_dict_key,
+    check_target_module_exists,
+)
+from peft.utils.other import _get_submodules, get_pattern_key
+from torch import nn
+
+from .config import HRM_PREFIX, SITE_TARGETS, HRMConfig
+from .context import install_context, uninstall_context
+from .layer import MERGE_MESSAGE, HRMLayer, HRMMergeError
+
+__all__ = ["HRMModel"]
+
+_ADAPTER_ATTR = HRMLayer.adapter_layer_names[0]
+
+
+def _layer_index(key: str, layers_pattern: str | list[str] | None) -> int | None:
+    """The decoder-layer index in a module name: the first numbered segment, or the one after a pattern."""
+    patterns = [layers_pattern] if isinstance(layers_pattern, str) else (layers_pattern or [])
+    regexes = [rf"(?:^|\.){re.escape(p)}\.(\d+)(?:\.|$)" for p in patterns] or [r"(?:^|\.)(\d+)(?:\.|$)"]
+    for regex in regexes:
+        match = re.search(regex, key)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def resolve_d_state(config: HRMConfig, key: str) -> int:
+    """State size of block ``key``: ``d_state_pattern`` by name, regex or layer index, else ``d_state``."""
+    pattern = config.d_state_pattern
+    if not pattern:
+        return config.d_state
+    if key in pattern:
+        return pattern[key]
+    regex_keys = [k for k in pattern if not k.isdigit()]
+    matched = get_pattern_key(regex_keys, key)  # LoRA's rank_pattern rule: regex on the name's end
+    if matched != key:
+        return pattern[matched]
+    index = _layer_index(key, config.layers_pattern)
+    if index is not None and str(index) in pattern:
+        return pattern[str(index)]
+    return config.d_state
+
+
+def _block_seed(seed: int | None, key: str) -> int | None:
+    # Derived from the block's name, not from the order of creation, so that adding adapters elsewhere or
+    # changing layers_to_transform does not change this block's initialization.
+    return None if seed is None else (int(seed) * 1_000_003 + zlib.crc32(key.encode())) % (2**63 - 1)
+
+
+class HRMModel(BaseTuner):
+    """PEFT tuner of HRM adapters (created by ``peft.get_peft_model(model, HRMConfig(...))``).
+
+    Every module matched by ``config.target_modules`` is wrapped in an :class:`HRMLayer`; the model
+    gets forward hooks that hand the attention mask and the decoding state to those layers (see
+    :mod:`hankelid_torch.hrm.context`). ``merge_and_unload``/``merge_adapter`` raise
+    :class:`HRMMergeError`; ``unload`` restores the base model, hooks included.
+    """
+
+    prefix: str = HRM_PREFIX
+    tuner_layer_cls = HRMLayer
+    target_module_mapping: ClassVar[dict[str, str]] = {
+        model_type: SITE_TARGETS["mlp"] for model_type in ("mistral", "mixtral", "llama", "qwen2", "gemma")
+    }
+
+    def _prepare_adapter_config(self, peft_config: HRMConfig, model_config: dict) -> HRMConfig:
+        if peft_config.target_modules is None:  # only for configs built around __post_init__
+            peft_config.target_modules = SITE_TARGETS[peft_config.site]
+        return peft_config
+
+    @staticmethod
+    def _check_target_module_exists(peft_config: HRMConfig, key: str) -> Any:
+        found = check_target_module_exists(peft_config, key)
+        # PEFT applies layers_to_transform to list targets only; HRM's default targets are a regex.
+        wanted = peft_config.layers_to_transform
+        if found and isinstance(peft_config.target_modules, str) and wanted is not None:
+            wanted = [wanted] if isinstance(wanted, int) else wanted
+            return _layer_index(key, peft_config.layers_pattern) in wanted
+        return found
+
+    def _create_and_replace(
+        self,
+        peft_config: HRMConfig,
+        adapter_name: str,
+        target: nn.Module,
+        target_name: str,
+        parent: nn.Module,
+        current_key: str,
+        **optional_kwargs: Any,
+    ) -> None:
+        kwargs = {
+            "d_state": resolve_d_state(peft_config, current_key),
+            "init": peft_config.init,
+            "parametrization": peft_config.parametrization,
+            "gate_init": peft_config.gate_init,
+            "dt_min": peft_config.dt_min,
+            "dt_max": peft_config.dt_max,
+            "hankel_order": peft_config.hankel_order,
+            "hankel_gramians": peft_config.hankel_gramians,
+            "hankel_length": peft_config.hankel_length,
+            "hankel_trajectories": peft_config.hankel_trajectories,
+            "seed": _block_seed(peft_config.seed, current_key),
+            "inference_mode": peft_config.inference_mode,
+        }
+        if isinstance(target, HRMLayer):
+            target.update_layer(adapter_name, **kwargs)
+            return
+        new_module = HRMLayer(target, adapter_name, key=current_key, **kwargs)
+        if adapter_name not in self.active_adapters:
+            new_module.requires_grad_(False)
+        self._replace_module(parent, target_name, new_module, target)
+
+    def inject_adapter(self, model: nn.Module, adapter_name: str, *args: Any, **kwargs: Any) -> None:
+        super().inject_adapter(model, adapter_name, *args, **kwargs)
+        install_context(model, [m for m in model.modules() if isinstance(m, HRMLayer)])
+
+    # Merging: a sequence-mixing adapter has no weight-space equivalent.
+    def _check_merge_allowed(self) -> None:
+        raise HRMMergeError(MERGE_MESSAGE)
+
+    def merge_and_unload(self, *args: Any, **kwargs: Any) -> nn.Module:
+        """Always raises :class:`HRMMergeError` (use :meth:`unload`)."""
+        raise HRMMergeError(MERGE_MESSAGE)
+
+    def merge_adapter(self, *args: Any, **kwargs: Any) -> None:
+        """Always raises :class:`HRMMergeError`."""
+        raise HRMMergeError(MERGE_MESSAGE)
+
+    def _unload_and_optionally_merge(self, merge: bool = True, *args: Any, **kwargs: Any) -> nn.Module:
+        if merge:
+            raise HRMMergeError(MERGE_MESSAGE)
+        # PEFT's generic unloading copies `weight`/`bias` from the tuner layer, which a wrapped block
+        # (an MLP) does not have: put the blocks back here, then let PEFT unload the rest
+        # (modules_to_save wrappers) and drop the config.
+        for key in [k for k, m in self.model.named_modules() if isinstance(m, HRMLayer)]:
+            parent, target, name = _get_submodules(self.model, key)
+            setattr(parent, name, target.get_base_layer())
+        uninstall_context(self.model)
+        return super()._unload_and_optionally_merge(False, *args, **kwargs)
+
+    @classmethod
+    def _remove_adapter_name_from_key(cls, key: str, adapter_name: str) -> str:
+        # The adapter is a module with (possibly nested) parameters, so the name sits right after
+        # `hrm_ssm`, not second to last: `...mlp.hrm_ssm.<name>.B.weight` -> `...mlp.hrm_ssm.B.weight`.
+        marker = f"{_ADAPTER_ATTR}.{adapter_name}."
+        head, sep, tail = key.rpartition(marker)
+        if sep and (head == "" or head.endswith(".")):
+            return f"{head}{_ADAPTER_ATTR}.{tail}"
+        return _remove_adapter_name_from_state_dict_key(key, adapter_name)

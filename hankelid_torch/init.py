@@ -1,0 +1,339 @@
+r"""Initializations of the HRM adapter and the real modal form of a reduced system.
+
+* :func:`s4d_real` -- S4D-real: ``a_n = -(n + 1)`` and ``dt`` log-uniform in
+  ``[dt_min, dt_max]``, returned in the adapter's raw parametrization (``log_a``, ``log_dt``).
+* :func:`random_s4d` -- random rates ``-a`` log-uniform in ``[0.5, d + 1]`` instead.
+* :func:`input_output_matrices` -- random dense ``B`` (d x D_in) and ``C`` (D_out x d).
+* :func:`hankel_reduction` -- the Hankel initialization: a richer stable S4D-real system of order
+  ``N`` (default ``4 d``) with random dense ``B``, ``C``, discretized by zero-order hold,
+  reduced to order ``d`` by :func:`hankelid.balanced_truncation` (exact Gramians, or
+  empirical Gramians estimated from random Gaussian input sequences).
+* :func:`modal_realization` -- the real modal (block-diagonal) realization of any stable
+  discrete system: ``1 x 1`` blocks for real poles and ``2 x 2`` rotation-scale blocks for
+  complex-conjugate pairs, which the adapter's ``"modal"`` parametrization stores exactly.
+
+All functions are NumPy/float64 (plus a ``torch.Generator`` where torch draws the numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+import hankelid as hk
+
+__all__ = [
+    "ModalRealization",
+    "hankel_reduction",
+    "input_output_matrices",
+    "inverse_softplus",
+    "modal_realization",
+    "random_s4d",
+    "s4d_full_system",
+    "s4d_real",
+]
+
+
+def inverse_softplus(x: torch.Tensor) -> torch.Tensor:
+    """``log(exp(x) - 1)``, the inverse of ``softplus`` (for ``x > 0``)."""
+    return x + torch.log(-torch.expm1(-x))
+
+
+def _log_uniform(n: int, lo: float, hi: float, generator: torch.Generator | None) -> torch.Tensor:
+    r = torch.rand(n, generator=generator, dtype=torch.float64)
+    return torch.exp(math.log(lo) + r * (math.log(hi) - math.log(lo)))
+
+
+def s4d_real(
+    d_state: int, *, dt_min: float = 1e-3, dt_max: float = 1e-1, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """S4D-real rates and step sizes as raw parameters ``(log_a, log_dt)`` (float32).
+
+    ``a_n = -exp(log_a_n) = -(n + 1)``; ``dt_n = softplus(log_dt_n)`` log-uniform in
+    ``[dt_min, dt_max]``, so ``exp(dt a)`` starts between ``exp(-dt_max d)`` and
+    ``exp(-dt_min)``.
+    """
+    log_a = torch.log(torch.arange(1, d_state + 1, dtype=torch.float64))
+    dt = _log_uniform(d_state, dt_min, dt_max, generator)
+    return log_a.float(), inverse_softplus(dt).float()
+
+
+def random_s4d(
+    d_state: int, *, dt_min: float = 1e-3, dt_max: float = 1e-1, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random rates ``-a`` log-uniform in ``[0.5, d + 1]`` and ``dt`` log-uniform (float32)."""
+    rate = _log_uniform(d_state, 0.5, d_state + 1.0, generator)
+    dt = _log_uniform(d_state, dt_min, dt_max, generator)
+    return torch.log(rate).float(), inverse_softplus(dt).float()
+
+
+def input_output_matrices(
+    in_features: int, out_features: int, d_state: int, *, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random dense ``B ~ N(0, 1/D_in)`` (d x D_in) and ``C ~ N(0, 1/d)`` (D_out x d), float32.
+
+    With these scales a state driven by unit-variance inputs has O(1/|a|) entries and the
+    readout has O(1) entries, independently of the widths.
+    """
+    B = torch.randn(d_state, in_features, generator=generator, dtype=torch.float64) / math.sqrt(in_features)
+    C = torch.randn(out_features, d_state, generator=generator, dtype=torch.float64) / math.sqrt(d_state)
+    return B.float(), C.float()
+
+
+# ---------------------------------------------------------------------------- Hankel init
+def s4d_full_system(
+    in_features: int,
+    out_features: int,
+    order: int,
+    *,
+    dt_min: float = 1e-3,
+    dt_max: float = 1e-1,
+    generator: torch.Generator | None = None,
+) -> hk.StateSpace:
+    """The richer system the Hankel initialization starts from (discrete, ``dt = 1``).
+
+    S4D-real poles ``exp(dt_n a_n)`` with ``a_n = -(n + 1)``, ``dt_n`` log-uniform in
+    ``[dt_min, dt_max]``, random dense ``B``, ``C`` (as :func:`input_output_matrices`),
+    zero-order hold ``B_bar = (exp(dt a) - 1) / a * B``.  In the adapter's convention (the
+    state is read after the input entered it) this system's kernel is ``C A^k B_bar``.
+    """
+    log_a, log_dt = s4d_real(order, dt_min=dt_min, dt_max=dt_max, generator=generator)
+    B, C = input_output_matrices(in_features, out_features, order, generator=generator)
+    a = -torch.exp(log_a.double())
+    dt = torch.nn.functional.softplus(log_dt.double()).clamp(dt_min, dt_max)
+    Abar = torch.exp(dt * a)
+    Bbar = (torch.expm1(dt * a) / a)[:, None] * B.double()
+    return hk.StateSpace(np.diag(Abar.numpy()), Bbar.numpy(), C.double().numpy(), dt=1.0)
+
+
+@dataclass
+class HankelInit:
+    """What :func:`hankel_reduction` did: the full system, the reduction and its diagnostics."""
+
+    full: hk.StateSpace
+    reduced: hk.StateSpace
+    hsv: np.ndarray
+    error_bound: float
+    gramians: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def hankel_reduction(
+    in_features: int,
+    out_features: int,
+    d_state: int,
+    *,
+    order: int | None = None,
+    gramians: str = "empirical",
+    length: int = 1024,
+    trajectories: int | None = None,
+    dt_min: float = 1e-3,
+    dt_max: float = 1e-1,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> HankelInit:
+    r"""Build the richer S4D-real system of order ``N`` and balance-truncate it to ``d_state``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Inputs ``D_in`` and outputs ``D_out`` of the adapter.
+    d_state : int
+        Reduced order ``d``.
+    order : int, optional
+        Order ``N`` of the full system (default ``4 * d_state``); must be ``>= d_state``.
+    gramians : {"empirical", "exact"}
+        ``"exact"``: Lyapunov Gramians of the full system.  ``"empirical"``: Gramians
+        estimated from ``trajectories`` random Gaussian input sequences of ``length`` samples
+        (white noise on all ``D_in`` inputs at once for the controllability Gramian, and on all
+        ``D_out`` inputs of the adjoint system for the observability Gramian -- one
+        trajectory excites every input, so the cost is ``O(trajectories * N * D * length)``
+        rather than ``D`` impulse responses); see :func:`hankelid.empirical_gramian`.
+    length, trajectories : int
+        Empirical estimator settings (ignored for exact Gramians).
+    seed : int, optional
+        Seed for the empirical estimator's Gaussian inputs (default: drawn from ``generator``
+        / torch's global RNG, so ``torch.manual_seed`` reproduces the init).
+
+    Returns
+    -------
+    HankelInit
+        ``reduced`` is a discrete strictly proper system (``D = 0``) whose Markov parameters
+        ``h_{k+1} = C_r A_r^k B_r`` are the initial adapter's kernel.
+    """
+    N = 4 * d_state if order is None else int(order)
+    if N < d_state:
+        raise ValueError(f"hankel_order must be >= d_state={d_state}, got {N}")
+    full = s4d_full_system(in_features, out_features, N, dt_min=dt_min, dt_max=dt_max, generator=generator)
+    if gramians not in ("exact", "empirical"):
+        raise ValueError(f"hankel_gramians must be 'exact' or 'empirical', got {gramians!r}")
+    options: dict[str, Any] = {}
+    if gramians == "empirical":
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
+        options = {"length": int(length), "seed": int(seed)}
+        if trajectories is not None:
+            options["n_trajectories"] = int(trajectories)
+    red = _balanced_truncation(_compress_channels(full), d_state, gramians, options)
+    A, B, C, _ = full.matrices
+    reduced = hk.StateSpace(red.Ti @ A @ red.T, red.Ti @ B, C @ red.T, dt=full.dt)
+    return HankelInit(
+        full=full,
+        reduced=reduced,
+        hsv=np.asarray(red.hsv),
+        error_bound=float(red.error_bound),
+        gramians=gramians,
+        options=options,
+    )
+
+
+def _compress_channels(sys: hk.StateSpace) -> hk.StateSpace:
+    r"""The system with at most ``n`` inputs and outputs and the same Gramians and Gaussian statistics.
+
+    ``B = R_b^T Q_b^T`` and ``C = Q_c R_c`` (thin QR) give ``B B^T = R_b^T R_b`` and
+    ``C^T C = R_c^T R_c``, so ``(A, R_b^T, R_c)`` has the Gramians of ``(A, B, C)``.  Its state
+    driven by isotropic Gaussian inputs, ``R_b^T v`` with ``v ~ N(0, I_n)``, has the same law as
+    ``B u`` with ``u ~ N(0, I_D)``: empirical Gramians of the compressed system are the
+    estimator run on all ``D`` channels, at a cost independent of ``D``.  Its balancing
+    transformation balances the original system.
+    """
+    A, B, C, _ = sys.matrices
+    n = sys.n
+    Bc = np.linalg.qr(B.T, mode="r").T if B.shape[1] > n else B
+    Cc = np.linalg.qr(C, mode="r") if C.shape[0] > n else C
+    return hk.StateSpace(A, Bc, Cc, dt=sys.dt)
+
+
+def _balanced_truncation(sys: hk.StateSpace, order: int, gramians: str, options: dict[str, Any]):
+    """``hankelid.balanced_truncation`` with exact or empirical (Gaussian-input) Gramians."""
+    if gramians == "exact":
+        return hk.balanced_truncation(sys, order=order)
+    with warnings.catch_warnings():
+        # The horizon is the prescribed input length (the training context), so the estimate is
+        # meant to be the finite-horizon Gramian of the slow modes: no warning about it.
+        warnings.filterwarnings("ignore", message=r".*does not cover the decay", category=RuntimeWarning)
+        return hk.balanced_truncation(sys, order=order, gramians="empirical", inputs="gaussian", **options)
+
+
+# ---------------------------------------------------------------------------- modal form
+@dataclass
+class ModalRealization:
+    r"""A real modal realization ``(A, B, C)`` of a discrete system, as the adapter stores it.
+
+    Slot ``j`` is a real pole ``rho_j cos(theta_j)`` (``theta`` 0 or pi) when
+    ``partner[j] == j``; slots ``j < k = partner[j]`` form the block
+    ``rho [[cos theta, sin theta], [-sin theta, cos theta]]`` of the conjugate pair
+    ``rho e^{+-i theta}`` (``0 < theta < pi``; both slots carry the same ``rho``, ``theta``).
+    """
+
+    rho: np.ndarray
+    theta: np.ndarray
+    partner: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+    condition: float
+
+    def A(self) -> np.ndarray:
+        """The block-diagonal state matrix."""
+        n = self.rho.size
+        A = np.zeros((n, n))
+        for j in range(n):
+            k = self.partner[j]
+            if k == j:
+                A[j, j] = self.rho[j] * np.cos(self.theta[j])
+            else:
+                A[j, j] = self.rho[j] * np.cos(self.theta[j])
+                A[j, k] = (1.0 if k > j else -1.0) * self.rho[j] * np.sin(self.theta[j])
+        return A
+
+
+def modal_realization(A: Any, B: Any, C: Any, *, cond_warn: float = 1e8) -> ModalRealization:
+    r"""Real block-diagonal (modal) realization of ``(A, B, C)`` by eigendecomposition.
+
+    For a real eigenvalue ``lam`` with eigenvector ``v`` the slot is ``v``; for a pair
+    ``sigma +- i omega`` (``omega > 0``) with eigenvector ``x + i y`` the two slots are
+    ``[x, y]``, in which ``A`` acts as ``[[sigma, omega], [-omega, sigma]]``.  Each mode is
+    then scaled so that its rows of ``B`` and columns of ``C`` have equal norms.  Modes are
+    ordered by decreasing modulus (pairs kept adjacent).
+
+    Raises
+    ------
+    ValueError
+        If ``A`` has an eigenvalue of modulus ``>= 1`` (the adapter's modes are stable by
+        construction), or is defective (the eigenvector basis is singular).
+
+    Warns
+    -----
+    RuntimeWarning
+        If the eigenvector basis is ill-conditioned (``cond > cond_warn``): the modal form is
+        then exact only up to ``cond * eps``.
+    """
+    A = np.asarray(A, dtype=float)
+    B = np.asarray(B, dtype=float)
+    C = np.asarray(C, dtype=float)
+    n = A.shape[0]
+    w, V = np.linalg.eig(A)
+    if np.any(np.abs(w) >= 1.0):
+        raise ValueError(
+            f"the system has a pole of modulus {np.abs(w).max():.6g} >= 1; the adapter's modal "
+            "parametrization holds stable discrete systems only"
+        )
+    # Real eigenvalues come with imag exactly 0 from LAPACK's dgeev; pairs are exact conjugates.
+    keep = [i for i in range(n) if w[i].imag >= 0]
+    keep.sort(key=lambda i: (-abs(w[i]), -w[i].real))
+    cols, rho, theta, partner = [], [], [], []
+    for i in keep:
+        lam, v = w[i], V[:, i]
+        j = len(cols)
+        if lam.imag == 0:
+            cols.append(np.real(v))
+            rho.append(abs(lam.real))
+            theta.append(0.0 if lam.real >= 0 else np.pi)
+            partner.append(j)
+        else:
+            cols.extend([np.real(v), np.imag(v)])
+            r, th = abs(lam), float(np.angle(lam))
+            rho.extend([r, r])
+            theta.extend([th, th])
+            partner.extend([j + 1, j])
+    T = np.column_stack(cols)
+    if T.shape != (n, n):  # pragma: no cover - defensive
+        raise ValueError("could not pair the complex eigenvalues of A")
+    cond = float(np.linalg.cond(T))
+    if not np.isfinite(cond) or cond > 1e15:
+        raise ValueError("A is defective (no basis of eigenvectors); its modal form does not exist")
+    if cond > cond_warn:
+        warnings.warn(
+            f"the eigenvector basis of A is ill-conditioned (cond={cond:.2e}); the modal form is "
+            "exact only up to cond * machine epsilon",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    Bm = np.linalg.solve(T, B)
+    Cm = C @ T
+    # balance each mode: equal norms of its B rows and C columns (pairs scaled together)
+    partner_arr = np.asarray(partner, dtype=np.int64)
+    for j in range(n):
+        k = partner_arr[j]
+        if k < j:
+            continue
+        idx = [j] if k == j else [j, k]
+        nb = np.linalg.norm(Bm[idx])
+        nc = np.linalg.norm(Cm[:, idx])
+        if nb > 0 and nc > 0:
+            s = math.sqrt(nc / nb)
+            Bm[idx] *= s
+            Cm[:, idx] /= s
+    return ModalRealization(
+        rho=np.asarray(rho, dtype=float),
+        theta=np.asarray(theta, dtype=float),
+        partner=partner_arr,
+        B=Bm,
+        C=Cm,
+        condition=cond,
+    )

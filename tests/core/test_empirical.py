@@ -1,0 +1,344 @@
+"""Empirical Gramians: exactness of impulses, 1/sqrt(N) convergence of Gaussian inputs, black boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+from scipy import signal
+
+import hankelid as hk
+from hankelid.empirical import Simulator, empirical_gramian_factors, empirical_hsv
+
+
+def _rel(X: np.ndarray, Y: np.ndarray) -> float:
+    return float(np.linalg.norm(X - Y) / np.linalg.norm(Y))
+
+
+def _exact(sys: hk.StateSpace, kind: str) -> np.ndarray:
+    """Independent references: scipy Lyapunov solvers, and a Kronecker solve for the cross Gramian."""
+    A, B, C, _ = (np.array(M) for M in sys.matrices)
+    if kind == "x":
+        n = sys.n
+        if sys.is_discrete:  # Wx = A Wx A + B C, column-major vec
+            M = np.eye(n * n) - np.kron(A.T, A)
+        else:  # A Wx + Wx A + B C = 0
+            M = -(np.kron(np.eye(n), A) + np.kron(A.T, np.eye(n)))
+        return np.linalg.solve(M, (B @ C).reshape(-1, order="F")).reshape(n, n, order="F")
+    if kind == "o":
+        A, B = A.T, C.T
+    if sys.is_discrete:
+        return sla.solve_discrete_lyapunov(A, B @ B.T)
+    return sla.solve_continuous_lyapunov(A, -B @ B.T)
+
+
+def _exact_hsv(sys: hk.StateSpace) -> np.ndarray:
+    ev = np.linalg.eigvals(_exact(sys, "c") @ _exact(sys, "o")).real
+    return np.sqrt(np.sort(np.clip(ev, 0, None))[::-1])
+
+
+DISCRETE = [(1, 1), (3, 2), (2, 4)]
+
+
+# --------------------------------------------------------------------------- impulse estimator
+@pytest.mark.parametrize(("m", "p"), DISCRETE)
+@pytest.mark.parametrize("kind", ["c", "o"])
+def test_impulse_gramian_equals_exact_discrete(m: int, p: int, kind: str) -> None:
+    sys = hk.random_stable(7, m, p, dt=1.0, seed=10 * m + p)  # pole moduli <= 0.95
+    W = hk.empirical_gramian(sys, kind, length=800)
+    assert _rel(W, _exact(sys, kind)) < 1e-10
+    assert np.array_equal(W, W.T)
+
+
+def test_impulse_gramian_is_the_finite_horizon_sum() -> None:
+    # Below the decay the estimate is exactly sum_{k<L} A^k B B^T A^kT (sequential reference).
+    sys = hk.random_stable(5, 2, 1, dt=1.0, seed=1)
+    A, B = np.array(sys.A), np.array(sys.B)
+    ref, X = np.zeros((5, 5)), B.copy()
+    for _ in range(7):
+        ref += X @ X.T
+        X = A @ X
+    assert _rel(hk.empirical_gramian(sys, "c", length=7, finite_horizon=True), ref) < 1e-13
+
+
+def test_cross_gramian_mimo_and_siso_identity() -> None:
+    sys = hk.random_stable(6, 2, 2, dt=1.0, seed=3)
+    assert _rel(hk.empirical_gramian(sys, "x", length=800), _exact(sys, "x")) < 1e-10
+    # SISO: Wx^2 = Wc Wo in any basis, so |eig(Wx)| are the Hankel singular values.
+    siso = hk.random_stable(5, dt=1.0, seed=4)
+    Wx = hk.empirical_gramian(siso, "x", length=800)
+    Wc, Wo = (hk.empirical_gramian(siso, k, length=800) for k in "co")
+    assert _rel(Wx @ Wx, Wc @ Wo) < 1e-9
+    assert np.allclose(np.sort(np.abs(np.linalg.eigvals(Wx)))[::-1], _exact_hsv(siso), rtol=1e-8)
+
+
+# --------------------------------------------------------------------------- Gaussian estimator
+def test_gaussian_gramian_converges_like_one_over_sqrt_n() -> None:
+    sys = hk.random_stable(6, 2, 3, dt=1.0, seed=5)
+    Wc = _exact(sys, "c")
+    counts = np.array([64, 256, 1024, 4096])
+    kw = {"inputs": "gaussian", "length": 300}
+    errors = np.array(
+        [
+            np.sqrt(
+                np.mean(
+                    [
+                        _rel(hk.empirical_gramian(sys, "c", n_trajectories=N, seed=s, **kw), Wc) ** 2
+                        for s in range(6)
+                    ]
+                )
+            )
+            for N in counts
+        ]
+    )
+    slope = np.polyfit(np.log(counts), np.log(errors), 1)[0]
+    assert -0.7 < slope < -0.3
+    # ... and the level matches E||W_hat - W||_F^2 = (||W||_F^2 + tr(W)^2) / N.
+    theory = np.sqrt((1 + np.trace(Wc) ** 2 / np.linalg.norm(Wc) ** 2) / counts)
+    assert np.all((errors > 0.5 * theory) & (errors < 2 * theory))
+
+
+def test_gaussian_estimate_is_unbiased_and_reproducible() -> None:
+    sys = hk.random_stable(4, 2, 2, dt=1.0, seed=6)
+    runs = [
+        hk.empirical_gramian(sys, "o", inputs="gaussian", length=200, n_trajectories=100, seed=s)
+        for s in range(40)
+    ]
+    # The mean of 40 runs of 100 trajectories behaves like one run of 4000.
+    assert _rel(np.mean(runs, axis=0), _exact(sys, "o")) < 0.1
+    again = hk.empirical_gramian(sys, "o", inputs="gaussian", length=200, n_trajectories=100, seed=0)
+    assert np.array_equal(again, runs[0])
+    rng = np.random.default_rng(1)
+    assert not np.array_equal(hk.empirical_gramian(sys, "o", inputs="gaussian", seed=rng), runs[0])
+
+
+def test_gaussian_cross_gramian_converges() -> None:
+    sys = hk.random_stable(5, 2, 2, dt=1.0, seed=7)
+    est = hk.empirical_gramian(sys, "x", inputs="gaussian", length=300, n_trajectories=20000, seed=0)
+    assert _rel(est, _exact(sys, "x")) < 0.1
+
+
+def test_batching_does_not_change_the_estimate() -> None:
+    sys = hk.random_stable(4, 2, 2, dt=1.0, seed=8)
+    kw = {"inputs": "gaussian", "length": 300, "n_trajectories": 50, "seed": 3}
+    assert np.allclose(
+        hk.empirical_gramian(sys, "c", batch_size=7, **kw),
+        hk.empirical_gramian(sys, "c", **kw),
+        rtol=1e-13,
+        atol=0,
+    )
+
+
+# --------------------------------------------------------------------------- black-box simulators
+@pytest.mark.parametrize("inputs", ["impulse", "gaussian"])
+@pytest.mark.parametrize("kind", ["c", "o", "x"])
+def test_simulator_path_equals_state_space_path(inputs: str, kind: str) -> None:
+    sys = hk.random_stable(5, 2, 2, dt=1.0, seed=9)
+    kw = {"inputs": inputs, "length": 150}
+    if inputs == "gaussian":
+        kw.update(n_trajectories=40, seed=11)
+    ref = hk.empirical_gramian(sys, kind, **kw)
+    got = hk.empirical_gramian(Simulator.from_state_space(sys), kind, **kw)
+    assert _rel(got, ref) < 1e-12
+
+
+def _diagonal_simulator(a: np.ndarray, B: np.ndarray, C: np.ndarray) -> Simulator:
+    """A black box written independently: each state is a first-order IIR filter (scipy lfilter)."""
+
+    def run(poles: np.ndarray, drive: np.ndarray) -> np.ndarray:
+        # x_{k+1} = a x_k + drive_k, reported after each step: filter 1 / (1 - a z^-1).
+        return np.stack(
+            [signal.lfilter([1.0], [1.0, -ai], drive[..., i], axis=1) for i, ai in enumerate(poles)], axis=-1
+        )
+
+    def from_initial(x0: np.ndarray, length: int) -> np.ndarray:
+        return (x0[:, None, :] * a ** np.arange(length)[:, None]) @ C.T
+
+    return Simulator(
+        lambda u: run(a, u @ B.T),
+        n=a.size,
+        m=B.shape[1],
+        p=C.shape[0],
+        adjoint=lambda v: run(a, v @ C),
+        from_initial=from_initial,
+    )
+
+
+def test_independent_black_box_matches_exact_gramians() -> None:
+    rng = np.random.default_rng(0)
+    a = np.array([0.9, -0.5, 0.3, 0.7])
+    B, C = rng.standard_normal((4, 2)), rng.standard_normal((2, 4))
+    sys = hk.StateSpace(np.diag(a), B, C, dt=1.0)
+    sim = _diagonal_simulator(a, B, C)
+    for kind in "cox":
+        assert _rel(hk.empirical_gramian(sim, kind, length=400), _exact(sys, kind)) < 1e-10
+    # Observability from initial states only (no adjoint): the emgr-style output estimator.
+    no_adjoint = Simulator(sim.forward, n=4, m=2, p=2, from_initial=sim.from_initial)
+    assert _rel(hk.empirical_gramian(no_adjoint, "o", length=400), _exact(sys, "o")) < 1e-10
+    assert _rel(hk.empirical_gramian(no_adjoint, "x", length=400), _exact(sys, "x")) < 1e-10
+    est = hk.empirical_gramian(sim, "c", inputs="gaussian", length=200, n_trajectories=3000, seed=0)
+    assert _rel(est, _exact(sys, "c")) < 0.15
+
+
+def test_duck_typed_simulator_is_accepted() -> None:
+    sys = hk.random_stable(3, 1, 1, dt=1.0, seed=2)
+    sim = Simulator.from_state_space(sys)
+
+    class Adapter:  # what the torch bridge passes: any object with the protocol's attributes
+        n, m, p = 3, 1, 1
+        forward = staticmethod(sim.forward)
+        adjoint = staticmethod(sim.adjoint)
+
+    assert _rel(hk.empirical_gramian(Adapter(), "o", length=300), _exact(sys, "o")) < 1e-10
+
+
+# --------------------------------------------------------------------------- continuous time
+@pytest.mark.parametrize("kind", ["c", "o", "x"])
+def test_continuous_tustin_is_exact(kind: str) -> None:
+    sys = hk.random_stable(6, 2, 2, seed=12)
+    assert _rel(hk.empirical_gramian(sys, kind, length=1500), _exact(sys, kind)) < 1e-10
+
+
+def test_continuous_sampled_converges_second_order() -> None:
+    sys = hk.random_stable(4, 1, 2, seed=13)  # slowest pole real part about -0.5
+    Wc = _exact(sys, "c")
+    errs = [
+        _rel(hk.empirical_gramian(sys, "c", discretization="sampled", dt=dt, length=int(60 / dt)), Wc)
+        for dt in (0.02, 0.01)
+    ]
+    assert 3.5 < errs[0] / errs[1] < 4.5  # midpoint rule: O(dt^2)
+    assert errs[1] < 1e-3
+
+
+def test_continuous_finite_horizon_integral() -> None:
+    # Scalar x' = -x + u: the finite-horizon Gramian over [0, T] is (1 - exp(-2T)) / 2.
+    sys = hk.StateSpace([[-1.0]], [[1.0]], [[1.0]])
+    W = hk.empirical_gramian(sys, "c", discretization="sampled", dt=1e-3, length=500, finite_horizon=True)
+    assert abs(W[0, 0] - (1 - np.exp(-1.0)) / 2) < 1e-6
+
+
+# --------------------------------------------------------------------------- factors and HSVs
+def test_factors_reproduce_gramians_and_hsvs() -> None:
+    sys = hk.random_stable(6, 2, 3, dt=1.0, seed=14)
+    Lc, Lo = empirical_gramian_factors(sys, length=600)
+    assert Lc.shape == (6, 6) and Lo.shape == (6, 6)
+    assert _rel(Lc @ Lc.T, _exact(sys, "c")) < 1e-10
+    assert _rel(Lo @ Lo.T, _exact(sys, "o")) < 1e-10
+    assert np.allclose(empirical_hsv(sys, length=600), _exact_hsv(sys), rtol=1e-9)
+
+
+def test_gaussian_factors_and_hsvs() -> None:
+    sys = hk.random_stable(8, 2, 2, dt=1.0, seed=15)
+    kw = {"inputs": "gaussian", "length": 300, "seed": 2}
+    Lc, Lo = empirical_gramian_factors(sys, n_trajectories=5, **kw)
+    assert Lc.shape == (8, 5) and Lo.shape == (8, 5)  # rank-deficient estimates are fine
+    assert np.allclose(Lc @ Lc.T, hk.empirical_gramian(sys, "c", n_trajectories=5, **kw))
+    s = empirical_hsv(sys, n_trajectories=5, **kw)
+    assert s.shape == (8,) and np.all(s[5:] == 0) and np.all(np.diff(s) <= 0)
+    big = empirical_hsv(sys, n_trajectories=20000, **kw)
+    assert np.allclose(big[:3], _exact_hsv(sys)[:3], rtol=0.1)
+
+
+def test_continuous_empirical_hsv_match_exact() -> None:
+    sys = hk.random_stable(5, 1, 1, seed=16)
+    assert np.allclose(empirical_hsv(sys, length=1500), _exact_hsv(sys), rtol=1e-8)
+
+
+def test_python_control_system_is_accepted() -> None:
+    control = pytest.importorskip("control")
+    sys = hk.random_stable(3, 1, 1, dt=1.0, seed=17)
+    W = hk.empirical_gramian(control.ss(*(np.array(M) for M in sys.matrices), 1.0), "c", length=400)
+    assert _rel(W, _exact(sys, "c")) < 1e-10
+
+
+# --------------------------------------------------------------------------- stability and bad input
+def test_unstable_systems_need_an_explicit_finite_horizon() -> None:
+    unstable_d = hk.StateSpace([[1.1, 0.0], [0.0, 0.5]], [[1.0], [1.0]], [[1.0, 1.0]], dt=1.0)
+    unstable_c = hk.StateSpace([[0.2]], [[1.0]], [[1.0]])
+    for sys in (unstable_d, unstable_c):
+        with pytest.raises(hk.UnstableSystemError, match="not stable"):
+            hk.empirical_gramian(sys, "c", length=50)
+        with pytest.raises(hk.UnstableSystemError):
+            empirical_hsv(sys, length=50)
+    W = hk.empirical_gramian(unstable_d, "c", length=20, finite_horizon=True)
+    assert np.isclose(W[0, 0], sum(1.1 ** (2 * k) for k in range(20)), rtol=1e-12)
+    with pytest.raises(ValueError, match="discretization='sampled'"):
+        hk.empirical_gramian(unstable_c, "c", finite_horizon=True)
+    with pytest.raises(ValueError, match="overflowed"):
+        hk.empirical_gramian(hk.StateSpace([[1e3]], [[1.0]], [[1.0]], dt=1.0), "c", finite_horizon=True)
+
+
+def test_short_horizon_warns() -> None:
+    sys = hk.StateSpace([[0.999]], [[1.0]], [[1.0]], dt=1.0)
+    with pytest.warns(RuntimeWarning, match="does not cover the decay"):
+        hk.empirical_gramian(sys, "c", length=100)
+
+
+def _bad_simulator(out: np.ndarray) -> Simulator:
+    return Simulator(lambda u: out, n=2, m=1)
+
+
+@pytest.mark.parametrize(
+    ("sys", "kwargs", "message"),
+    [
+        ("ss", {"kind": "z"}, "kind must be one of"),
+        ("ss", {"inputs": "prbs"}, "inputs must be one of"),
+        ("ss", {"length": 0}, "length must be a positive integer"),
+        ("ss", {"length": 2.5}, "length must be a positive integer"),
+        ("ss", {"n_trajectories": 10}, "n_trajectories applies to inputs='gaussian'"),
+        ("ss", {"inputs": "gaussian", "n_trajectories": 0}, "n_trajectories must be a positive integer"),
+        ("ss", {"kind": "x"}, "square system"),
+        ("ss", {"dt": 0.1}, "continuous-time systems only"),
+        ("ss", {"inputs": "gaussian", "seed": "abc"}, "seed must be"),
+        ("ct", {"discretization": "zoh"}, "discretization must be"),
+        ("ct", {"discretization": "sampled"}, "needs the sample spacing dt"),
+        ("sim", {"kind": "o"}, "needs simulator.adjoint or from_initial"),
+        ("sim", {"kind": "c", "dt": 1.0}, "not simulators"),
+        ("bad_shape", {"kind": "c"}, "must return shape"),
+        ("nan", {"kind": "c"}, "NaN or inf"),
+        ("text", {"kind": "c"}, "must be a hankelid.StateSpace"),
+    ],
+)
+def test_bad_input_names_the_problem(sys: str, kwargs: dict, message: str) -> None:
+    systems = {
+        "ss": hk.random_stable(3, 2, 1, dt=1.0, seed=0),
+        "ct": hk.random_stable(3, seed=0),
+        "sim": Simulator.from_state_space(hk.random_stable(2, 1, 1, dt=1.0, seed=0)),
+        "bad_shape": _bad_simulator(np.zeros((1, 10, 3))),
+        "nan": _bad_simulator(np.full((1, 10, 2), np.nan)),
+        "text": "not a system",
+    }
+    kwargs = {"kind": "c", "length": 10, **kwargs}
+    if sys == "sim" and kwargs["kind"] == "o":
+        target = Simulator(systems["sim"].forward, n=2, m=1)
+    else:
+        target = systems[sys]
+    with pytest.raises(ValueError, match=message):
+        hk.empirical_gramian(target, kwargs.pop("kind"), **kwargs)
+
+
+def test_gaussian_observability_needs_an_adjoint() -> None:
+    sim = Simulator.from_state_space(hk.random_stable(2, 1, 1, dt=1.0, seed=0))
+    only_initial = Simulator(sim.forward, n=2, m=1, p=1, from_initial=sim.from_initial)
+    with pytest.raises(ValueError, match=r"needs simulator\.adjoint"):
+        hk.empirical_gramian(only_initial, "o", inputs="gaussian", length=10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n": 0}, "Simulator.n must be a positive integer"),
+        ({"m": True}, "Simulator.m must be a positive integer"),
+        ({"adjoint": lambda v: v}, "Simulator.p"),
+        ({"forward": 3}, "Simulator.forward must be callable"),
+    ],
+)
+def test_simulator_validation(kwargs: dict, message: str) -> None:
+    args = {"forward": lambda u: u, "n": 2, "m": 1, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Simulator(**args)
+
+
+def test_continuous_simulator_construction_is_refused() -> None:
+    with pytest.raises(ValueError, match="discrete-time"):
+        Simulator.from_state_space(hk.random_stable(2, seed=0))

@@ -1,0 +1,84 @@
+"""The hankelid-bench command line, including a 2-process DDP (gloo) run under torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hankelid_torch.experiments.cli import main
+from hankelid_torch.experiments.runner import read_records
+
+TINY = """
+name = "tiny"
+seeds = [0]
+reference_rank = 2
+tasks = ["parity:T=4"]
+methods = ["lora"]
+[train]
+steps = 3
+batch_size = 4
+eval_samples = 16
+eval_batch_size = 4
+[base]
+hidden_size = 16
+intermediate_size = 32
+layers = 1
+heads = 2
+kv_heads = 1
+steps = 2
+seq_len = 48
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def test_run_report_list(tmp_path, tiny_config, capsys):
+    out = tmp_path / "out"
+    common = ["--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--no-progress"]
+    assert main(["run", "--config", str(tiny_config), "--seeds", "0", "1", *common]) == 0
+    records = read_records(out)
+    assert [(r["seed"], r["steps"]) for r in records] == [(0, 3), (1, 3)]
+    assert (out / "report.md").is_file()
+    # Flags override the file; finished cells are skipped on a rerun.
+    assert main(["run", "--config", str(tiny_config), "--seeds", "0", "1", "--steps", "3", *common]) == 0
+    assert len(read_records(out)) == 2
+    assert main(["report", str(out), "--command-line", "X"]) == 0
+    assert "Command: `X`" in (out / "report.md").read_text()
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "config:  main" in listing and "ssmlora" in listing
+
+
+def test_errors_exit_2(tmp_path, capsys):
+    assert main(["run", "--config", "no-such-preset"]) == 2
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no results" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_gloo(tmp_path, tiny_config):
+    """torchrun, 2 CPU processes: one record written once, sharded evaluation equals a single process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = ["--config", str(tiny_config), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu",
+              "--no-progress", "--no-report"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "hankelid_torch.experiments.cli", "run", "--out", str(tmp_path / "ddp"), *common]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (tmp_path / "ddp" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    ddp = json.loads(lines[0])
+    assert (ddp["world_size"], ddp["batch_size"]) == (2, 8)
+    assert main(["run", "--out", str(tmp_path / "single"), *common]) == 0
+    single = read_records(tmp_path / "single")[0]
+    # Same cached base, same adapter init: the evaluation before training is identical.
+    assert ddp["value_before"] == pytest.approx(single["value_before"])
+    assert ddp["trainable_params"] == single["trainable_params"]
