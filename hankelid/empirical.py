@@ -47,7 +47,9 @@ All trajectories are simulated at once.  For a :class:`hankelid.StateSpace` the 
 never stepped through in Python: the impulse states are the block Krylov sequence
 ``B, AB, A^2B, ...`` built by repeated doubling, and the final Gaussian states are one
 matrix product ``x_L = [A^{L-1}B, ..., AB, B] vec(u)`` (the causal convolution evaluated
-at ``t = L``).  A :class:`Simulator` is called with the whole batch of input sequences.
+at ``t = L``).  A :class:`Simulator` is called with whole batches of input sequences (all
+trajectories at once, unless ``batch_size`` or a ~32 MB memory bound splits them); this is how
+``hankelid_torch`` hands an adapter over without its matrices.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._validation import UnstableSystemError, check_dt
+from .gramians import hsv_from_factors
+from .hankel import check_count
 from .systems import StateSpace, _as_state_space
 
 __all__ = [
@@ -216,12 +220,6 @@ class _Options:
     batch_size: int | None
 
 
-def _check_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _options(
     inputs: str = "impulse",
     length: int = 1024,
@@ -234,15 +232,15 @@ def _options(
 ) -> _Options:
     if inputs not in _INPUTS:
         raise ValueError(f"inputs must be one of {_INPUTS}, got {inputs!r}")
-    length = _check_int(length, "length")
+    length = check_count(length, "length")
     if n_trajectories is not None:
         if inputs != "gaussian":
             raise ValueError("n_trajectories applies to inputs='gaussian' only (one impulse per channel)")
-        n_trajectories = _check_int(n_trajectories, "n_trajectories")
+        n_trajectories = check_count(n_trajectories, "n_trajectories")
     if discretization is not None and discretization not in ("tustin", "sampled"):
         raise ValueError(f"discretization must be 'tustin' or 'sampled', got {discretization!r}")
     if batch_size is not None:
-        batch_size = _check_int(batch_size, "batch_size")
+        batch_size = check_count(batch_size, "batch_size")
     seed_types = (numbers.Integral, np.random.Generator, np.random.SeedSequence)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, seed_types)):
         raise ValueError(f"seed must be None, an integer, a SeedSequence or a Generator, got {seed!r}")
@@ -398,52 +396,46 @@ def _state_space_snapshots(
 
 
 # ---------------------------------------------------------------------- simulator route
-def _run(
-    fn: Callable[..., np.ndarray],
-    name: str,
-    batches: list[tuple[Any, ...]],
-    shape_tail: tuple[int, int | None],
+def _call(fn: Callable[..., np.ndarray], name: str, args: tuple[Any, ...], width: int | None) -> np.ndarray:
+    """One simulator call, checked: shape ``(K, L, width)`` (any width if ``None``), finite."""
+    batch = args[0]
+    length = args[1] if len(args) > 1 else batch.shape[1]
+    try:
+        res = np.asarray(fn(*args), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"simulator.{name} failed on inputs of shape {batch.shape}: {exc}") from exc
+    expected = (batch.shape[0], length, width if width is not None else res.shape[-1])
+    if res.shape != expected or expected[2] < 1:
+        shown = expected if width is not None else (batch.shape[0], length, "p")
+        raise ValueError(f"simulator.{name} must return shape {shown}, got {res.shape}")
+    if not np.all(np.isfinite(res)):
+        raise ValueError(
+            f"simulator.{name} returned NaN or inf entries (an unstable system or a too long horizon?)"
+        )
+    return res
+
+
+def _impulse_runs(
+    fn: Callable[..., np.ndarray], name: str, starts: np.ndarray, length: int, width: int | None, step: int
 ) -> np.ndarray:
-    """Call ``fn`` on each batch of arguments, check the returned shapes, concatenate.
-
-    ``shape_tail`` is ``(L, width)``; ``width=None`` accepts any width consistent across batches.
-    """
+    """Runs from unit impulses (or unit initial states, for ``from_initial``), in batches."""
     parts = []
-    for args in batches:
-        try:
-            res = np.asarray(fn(*args), dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"simulator.{name} failed on inputs of shape {args[0].shape}: {exc}") from exc
-        width = shape_tail[1] if shape_tail[1] is not None else (res.shape[-1] if res.ndim == 3 else -1)
-        expected = (args[0].shape[0], shape_tail[0], width)
-        if res.shape != expected or width < 1:
-            raise ValueError(f"simulator.{name} must return shape {expected}, got {res.shape}")
-        if not np.all(np.isfinite(res)):
-            raise ValueError(
-                f"simulator.{name} returned NaN or inf entries (an unstable system or a too long horizon?)"
-            )
-        parts.append(res)
-        shape_tail = (shape_tail[0], width)
+    for i in range(0, starts.shape[0], step):
+        block = starts[i : i + step]
+        args = (block, length) if name == "from_initial" else (block,)
+        parts.append(_call(fn, name, args, width))
+        width = parts[-1].shape[2]
     return np.concatenate(parts, axis=0)
-
-
-def _batches(arr: np.ndarray, batch: int | None, per_traj: int) -> list[np.ndarray]:
-    step = batch or max(1, _CHUNK_DOUBLES // max(1, per_traj))
-    return [arr[i : i + step] for i in range(0, arr.shape[0], step)]
-
-
-def _impulses(channels: int, length: int) -> np.ndarray:
-    u = np.zeros((channels, length, channels))
-    u[np.arange(channels), 0, np.arange(channels)] = 1.0
-    return u
 
 
 def _simulator_snapshots(
     sim: Simulator, need: tuple[bool, bool], opts: _Options, shared_inputs: bool
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Snapshot matrices from simulator runs, batched over trajectories (see the module docs)."""
     if opts.dt is not None or opts.discretization is not None:
         raise ValueError("dt and discretization apply to continuous-time StateSpace systems, not simulators")
-    n, L, per = sim.n, opts.length, opts.length * max(sim.n, sim.m, sim.p or 1)
+    n, m, p, L = sim.n, sim.m, sim.p, opts.length
+    step = opts.batch_size or max(1, _CHUNK_DOUBLES // (L * max(n, m, p or 1)))
     gaussian = opts.inputs == "gaussian"
     if need[0] and sim.forward is None:
         raise ValueError("this estimate needs simulator.forward (controllability / cross Gramian)")
@@ -453,35 +445,40 @@ def _simulator_snapshots(
     if gaussian:
         n_traj = opts.n_trajectories or max(256, 2 * n)
         rng_fwd, rng_adj = _input_generators(opts.seed)
+        final_c, final_o = [], []
+        for start in range(0, n_traj, step):
+            count = min(step, n_traj - start)
+            # Drawn batch by batch from the streams: the same numbers as one big draw.
+            u = rng_fwd.standard_normal((count, L, m)) if (need[0] or shared_inputs) else None
+            if need[0]:
+                final_c.append(_call(sim.forward, "forward", (u,), n)[:, -1])
+            if need[1]:
+                v = u if shared_inputs else rng_adj.standard_normal((count, L, p))
+                final_o.append(_call(sim.adjoint, "adjoint", (v,), n)[:, -1])
         scale = 1.0 / np.sqrt(n_traj)
-        Sc = So = None
-        u = None
-        if need[0] or shared_inputs:
-            u = rng_fwd.standard_normal((n_traj, L, sim.m))
-        if need[0]:
-            x = _run(sim.forward, "forward", [(b,) for b in _batches(u, opts.batch_size, per)], (L, n))
-            Sc = scale * x[:, -1]
-        if need[1]:
-            v = u if shared_inputs else rng_adj.standard_normal((n_traj, L, sim.p))
-            z = _run(sim.adjoint, "adjoint", [(b,) for b in _batches(v, opts.batch_size, per)], (L, n))
-            So = scale * z[:, -1]
-        return Sc, So
+        return (
+            scale * np.concatenate(final_c) if need[0] else None,
+            scale * np.concatenate(final_o) if need[1] else None,
+        )
     # Impulses: snapshot rows ordered (time k, channel), as for the state-space route.
     Sc = So = None
     if need[0]:
-        u = _impulses(sim.m, L)
-        x = _run(sim.forward, "forward", [(b,) for b in _batches(u, opts.batch_size, per)], (L, n))
-        Sc = x.transpose(1, 0, 2).reshape(L * sim.m, n)
+        x = _impulse_runs(sim.forward, "forward", _impulses(m, L), L, n, step)
+        Sc = x.transpose(1, 0, 2).reshape(L * m, n)
     if need[1]:
         if sim.adjoint is not None:
-            v = _impulses(sim.p, L)
-            z = _run(sim.adjoint, "adjoint", [(b,) for b in _batches(v, opts.batch_size, per)], (L, n))
-            So = z.transpose(1, 0, 2).reshape(L * sim.p, n)
+            z = _impulse_runs(sim.adjoint, "adjoint", _impulses(p, L), L, n, step)
+            So = z.transpose(1, 0, 2).reshape(L * p, n)
         else:
-            x0 = [(b, L) for b in _batches(np.eye(n), opts.batch_size, per)]
-            y = _run(sim.from_initial, "from_initial", x0, (L, sim.p))
+            y = _impulse_runs(sim.from_initial, "from_initial", np.eye(n), L, p, step)
             So = y.transpose(1, 2, 0).reshape(-1, n)
     return Sc, So
+
+
+def _impulses(channels: int, length: int) -> np.ndarray:
+    u = np.zeros((channels, length, channels))
+    u[np.arange(channels), 0, np.arange(channels)] = 1.0
+    return u
 
 
 # ---------------------------------------------------------------------- public API
@@ -679,7 +676,7 @@ def empirical_hsv(sys: Any, **options: Any) -> np.ndarray:
     1.3333333333
     """
     Lc, Lo = empirical_gramian_factors(sys, **options)
-    s = sla.svdvals(Lo.T @ Lc, check_finite=False)
+    s = hsv_from_factors(Lc, Lo)
     out = np.zeros(Lc.shape[0])
     out[: s.size] = s[: Lc.shape[0]]
     return out

@@ -75,14 +75,14 @@ class _BlasHandles:
         def fetch(name: str) -> Any:
             cap = cython_blas.__pyx_capi__[name]
             sig = api.PyCapsule_GetName(cap)
-            if b"int *" not in sig or b"double complex" not in sig and b"__pyx_t_double_complex" not in sig:
-                # Only the LP64 interface with double complex arguments is handled here.
-                if b"int *" not in sig:
-                    raise RuntimeError("unexpected BLAS signature")
+            if b"int *" not in sig:  # only the LP64 (32-bit int) interface is handled
+                raise RuntimeError(f"unexpected BLAS signature {sig!r}")
             return proto(api.PyCapsule_GetPointer(cap, sig))
 
         self.ztrsv = fetch("ztrsv")
         self.ztrmv = fetch("ztrmv")
+        self.dtrsv = fetch("dtrsv")
+        self.dtrmv = fetch("dtrmv")
         self._c_int = ctypes.c_int
         self._byref = ctypes.byref
         # Self-test on a small system whose leading block is solved in place.
@@ -96,23 +96,31 @@ class _BlasHandles:
         ref = np.linalg.solve(T[:3, :3], x)
         z = ref.copy()
         self.trmv(T, 3, z)
-        self.ok = bool(np.allclose(y, ref, rtol=1e-12, atol=1e-12) and np.allclose(z, x, rtol=1e-12))
+        ok = np.allclose(y, ref, rtol=1e-12, atol=1e-12) and np.allclose(z, x, rtol=1e-12)
+        Tr = np.asfortranarray(T.real)
+        xr = x.real.copy()
+        yr = xr.copy()
+        self.trsv(Tr, 3, yr)
+        refr = np.linalg.solve(Tr[:3, :3], xr)
+        zr = refr.copy()
+        self.trmv(Tr, 3, zr)
+        ok = ok and np.allclose(yr, refr, rtol=1e-12, atol=1e-12) and np.allclose(zr, xr, rtol=1e-12)
+        self.ok = bool(ok)
 
-    def trsv(self, T: np.ndarray, k: int, y: np.ndarray) -> None:
-        """In place: ``y <- T[:k, :k]^{-1} y`` for complex upper triangular F-ordered ``T``."""
+    def _call(self, fn: Any, T: np.ndarray, k: int, y: np.ndarray) -> None:
+        assert T.flags.f_contiguous and y.flags.c_contiguous and T.dtype == y.dtype
         kk = self._c_int(k)
         ld = self._c_int(T.shape[0])
         one = self._c_int(1)
-        self.ztrsv(b"U", b"N", b"N", self._byref(kk), T.ctypes.data, self._byref(ld),
-                   y.ctypes.data, self._byref(one))
+        fn(b"U", b"N", b"N", self._byref(kk), T.ctypes.data, self._byref(ld), y.ctypes.data, self._byref(one))
+
+    def trsv(self, T: np.ndarray, k: int, y: np.ndarray) -> None:
+        """In place: ``y <- T[:k, :k]^{-1} y`` for upper triangular F-ordered ``T``."""
+        self._call(self.ztrsv if T.dtype == complex else self.dtrsv, T, k, y)
 
     def trmv(self, T: np.ndarray, k: int, y: np.ndarray) -> None:
         """In place: ``y <- T[:k, :k] y``."""
-        kk = self._c_int(k)
-        ld = self._c_int(T.shape[0])
-        one = self._c_int(1)
-        self.ztrmv(b"U", b"N", b"N", self._byref(kk), T.ctypes.data, self._byref(ld),
-                   y.ctypes.data, self._byref(one))
+        self._call(self.ztrmv if T.dtype == complex else self.dtrmv, T, k, y)
 
 
 _BLAS: _BlasHandles | None = None
@@ -126,10 +134,16 @@ def _blas() -> _BlasHandles:
 
 
 class _TriangularSolver:
-    """Shifted solves ``(T[:k,:k] + sigma I) y = c`` with a complex upper triangular ``T``."""
+    """Shifted solves ``(T[:k,:k] + sigma I) y = c`` with an upper triangular ``T``.
 
-    def __init__(self, Tc: np.ndarray, *, diagonal: bool) -> None:
-        self.T = np.asfortranarray(Tc, dtype=complex)
+    ``T`` is complex, or real when the Schur form has no complex pairs (then only real
+    shifts occur and the cheaper real BLAS routines are used).
+    """
+
+    def __init__(self, T: np.ndarray, *, diagonal: bool) -> None:
+        dtype = float if not np.iscomplexobj(T) else complex
+        self.T = np.asfortranarray(T, dtype=dtype)
+        self.dtype = dtype
         self.n = self.T.shape[0]
         self.d = np.diag(self.T).copy()
         self.diagonal = diagonal
@@ -144,7 +158,7 @@ class _TriangularSolver:
         if self.diagonal:
             return c / (self.d[:k] + sigma)
         if self.blas is not None:
-            y = np.array(c, dtype=complex, order="C")
+            y = np.array(c, dtype=self.dtype, order="C")
             dv = self._dview
             dv[:k] += sigma
             try:
@@ -152,18 +166,18 @@ class _TriangularSolver:
             finally:
                 dv[:k] = self.d[:k]
             return y
-        M = np.array(self.T[:k, :k], order="F")
+        M = np.array(self.T[:k, :k], order="F", dtype=np.result_type(self.T, sigma))
         M.flat[:: k + 1] += sigma
         return sla.solve_triangular(M, c, check_finite=False)
 
     def solve_scaled(self, k: int, lam: complex, c: np.ndarray) -> np.ndarray:
         """Solve ``(I - lam T[:k,:k]) y = c`` (the discrete-time Stein step)."""
         if lam == 0:
-            return np.array(c, dtype=complex)
+            return np.array(c, dtype=self.dtype)
         if self.diagonal:
             return c / (1.0 - lam * self.d[:k])
         if abs(lam) < 1e-150:  # (I - lam T) = I to working precision
-            return np.array(c, dtype=complex)
+            return np.array(c, dtype=self.dtype)
         # I - lam T = -lam (T - I/lam)
         return self.solve(k, -1.0 / lam, c) * (-1.0 / lam)
 
@@ -171,7 +185,7 @@ class _TriangularSolver:
         if self.diagonal:
             return self.d[:k] * y
         if self.blas is not None:
-            z = np.array(y, dtype=complex, order="C")
+            z = np.array(y, dtype=self.dtype, order="C")
             self.blas.trmv(self.T, k, z)
             return z
         return self.T[:k, :k] @ y
@@ -272,42 +286,42 @@ def _reversed_transpose(sd: _SchurData) -> _SchurData:
 
 
 class _QBasis:
-    """Apply ``Q^H`` / ``Q`` (2x2 rotations at the complex-pair rows) to leading rows."""
+    """Apply ``Q^H`` / ``Q`` (2x2 rotations at the complex-pair rows) to leading rows.
+
+    ``(Q^H x)_i = dh_i x_i + oh_i x_{partner(i)}``: two multiplications and one gather,
+    valid for any leading block that does not split a pair.
+    """
 
     def __init__(self, sd: _SchurData) -> None:
-        keys = sorted(sd.G)
-        self.j0 = np.array(keys, dtype=int)
-        if keys:
-            g = np.array([sd.G[j] for j in keys])
-        else:
-            g = np.zeros((0, 2, 2), dtype=complex)
-        self.g = g
-        self.gh = np.conj(np.transpose(g, (0, 2, 1)))
-
-    def _apply(self, mats: np.ndarray, k: int, X: np.ndarray) -> np.ndarray:
-        Y = np.array(X, dtype=complex)
-        p = int(np.searchsorted(self.j0, k))
-        if p == 0:
-            return Y
-        j0 = self.j0[:p]
-        m = mats[:p]
-        if Y.ndim == 1:
-            R0, R1 = Y[j0], Y[j0 + 1]
-            Y[j0] = m[:, 0, 0] * R0 + m[:, 0, 1] * R1
-            Y[j0 + 1] = m[:, 1, 0] * R0 + m[:, 1, 1] * R1
-        else:
-            R0, R1 = Y[j0], Y[j0 + 1]
-            Y[j0] = m[:, 0, 0, None] * R0 + m[:, 0, 1, None] * R1
-            Y[j0 + 1] = m[:, 1, 0, None] * R0 + m[:, 1, 1, None] * R1
-        return Y
+        n = sd.n
+        self.trivial = not sd.G
+        self.partner = np.arange(n)
+        d = np.ones(n, dtype=complex)
+        o = np.zeros(n, dtype=complex)
+        dh = np.ones(n, dtype=complex)
+        oh = np.zeros(n, dtype=complex)
+        for j, g in sd.G.items():
+            self.partner[j], self.partner[j + 1] = j + 1, j
+            gh = g.conj().T
+            d[j], o[j], o[j + 1], d[j + 1] = g[0, 0], g[0, 1], g[1, 0], g[1, 1]
+            dh[j], oh[j], oh[j + 1], dh[j + 1] = gh[0, 0], gh[0, 1], gh[1, 0], gh[1, 1]
+        self.d, self.o, self.dh, self.oh = d, o, dh, oh
 
     def qh(self, k: int, X: np.ndarray) -> np.ndarray:
         """``Q1^H X`` for the leading ``k`` rows (complex)."""
-        return self._apply(self.gh, k, X)
+        if self.trivial:
+            return X
+        if X.ndim == 1:
+            return self.dh[:k] * X + self.oh[:k] * X[self.partner[:k]]
+        return self.dh[:k, None] * X + self.oh[:k, None] * X[self.partner[:k]]
 
     def q(self, k: int, Y: np.ndarray) -> np.ndarray:
         """``Q1 Y`` (complex)."""
-        return self._apply(self.g, k, Y)
+        if self.trivial:
+            return Y
+        if Y.ndim == 1:
+            return self.d[:k] * Y + self.o[:k] * Y[self.partner[:k]]
+        return self.d[:k, None] * Y + self.o[:k, None] * Y[self.partner[:k]]
 
 
 # ----------------------------------------------------------------------------- Hammarling
@@ -419,7 +433,8 @@ def _hammarling(sd: _SchurData, B: np.ndarray, discrete: bool) -> np.ndarray:
     Hammarling's algorithm; only the shifted solves use the complex form ``Tc``.
     """
     n = sd.n
-    solver = _TriangularSolver(sd.Tc, diagonal=sd.diagonal)
+    # Without complex pairs the real Schur form is triangular: solve with it directly.
+    solver = _TriangularSolver(sd.Tc if sd.G else sd.T, diagonal=sd.diagonal)
     qb = _QBasis(sd)
     T = sd.T
     B = np.array(B, dtype=float, order="C")

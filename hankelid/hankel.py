@@ -47,7 +47,8 @@ def as_markov(markov: Any, name: str = "markov") -> np.ndarray:
     return arr
 
 
-def _check_count(value: Any, name: str) -> int:
+def check_count(value: Any, name: str) -> int:
+    """Validate a positive integer (a count: rows, lengths, trajectories, orders)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -61,9 +62,9 @@ def split_blocks(available: int, rows: Any, cols: Any, *, extra: int = 0) -> tup
     """
     budget = available + 1 - extra  # rows + cols may not exceed this
     if rows is not None:
-        rows = _check_count(rows, "rows")
+        rows = check_count(rows, "rows")
     if cols is not None:
-        cols = _check_count(cols, "cols")
+        cols = check_count(cols, "cols")
     if rows is None and cols is None:
         rows = (budget + 1) // 2
         cols = budget - rows

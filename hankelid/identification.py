@@ -17,7 +17,6 @@ the finite Hankel matrix, and its states are ordered by Hankel singular value.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ import scipy.linalg as sla
 
 from ._validation import check_dt, check_tol
 from .empirical import krylov_blocks
-from .hankel import HankelOperator, as_markov, hankel_blocks, split_blocks
+from .hankel import HankelOperator, as_markov, check_count, hankel_blocks, split_blocks
 from .systems import StateSpace
 
 __all__ = ["ERAInfo", "era"]
@@ -35,10 +34,14 @@ __all__ = ["ERAInfo", "era"]
 _DENSE_WORK = 2e7
 _OVERSAMPLE = 10
 _K_START = 48  # first randomized sketch size when the order is to be found
-_K_MAX = 512
+_K_MAX = 200
 _POWER_ITERATIONS = 2
-# A gap found among partially computed singular values is accepted when it is decisive.
-_GAP_MIN = 10.0
+# A gap found among partially computed singular values is accepted when it is decisive: a
+# ratio s_r / s_(r+1) of at least _GAP_MIN whose logarithm dominates every other gap's.
+_GAP_MIN = 2.0
+_GAP_DOMINANCE = 3.0
+# "auto" falls back to a dense SVD when the order is still open only below this much work.
+_DENSE_FALLBACK_WORK = 1e9
 # Stability enforcement puts mirrored poles at most this close to the unit circle.
 _STABLE_MARGIN = 1e-6
 
@@ -115,9 +118,19 @@ def _tail_bound(s: np.ndarray, r: int, frob2: float, total: int) -> float:
 
 
 def _select_order(
-    s: np.ndarray, complete: bool, cutoff: float, tol: float | None, frob2: float, total: int
+    s: np.ndarray,
+    complete: bool,
+    cutoff: float,
+    tol: float | None,
+    frob2: float,
+    total: int,
+    final: bool = False,
 ) -> int | None:
-    """Automatic order from singular values ``s``; ``None`` if more values are needed."""
+    """Automatic order from singular values ``s``; ``None`` if more values are needed.
+
+    ``s`` holds all singular values (``complete``) or the leading ones; with ``final`` no more
+    will be computed, so the best gap among them is taken.
+    """
     rank = int(np.sum(s > cutoff))
     revealed = complete or rank < s.size
     if tol is not None:
@@ -127,15 +140,28 @@ def _select_order(
         for r in range(1, s.size):
             if 2.0 * _tail_bound(s, r, frob2, total) <= tol:
                 return r
+        if final:
+            raise ValueError(
+                f"tol={tol:g} needs more than the {s.size} leading Hankel singular values computed "
+                "(noisy data?): pass order, a larger tol, or svd='dense'"
+            )
         return None
     if revealed:
         # Noise-free data: the numerical rank is the order of an exact realization.
         if rank < s.size:
             return rank
-        return 1 + int(np.argmax(s[:-1] / s[1:])) if s.size > 1 else 1
+        # Noisy data: the largest gap among the leading half.  The trailing singular values of a
+        # noise-dominated Hankel matrix thin out towards the edge of its spectrum, where random
+        # gaps can exceed the signal/noise gap; orders that large are not identifiable anyway.
+        head = s[: max(2, s.size // 2 + 1)]
+        return 1 + int(np.argmax(head[:-1] / head[1:])) if s.size > 1 else 1
     ratios = s[:-1] / s[1:]
     best = int(np.argmax(ratios))
-    if ratios[best] >= _GAP_MIN and best + 1 <= 0.75 * s.size:
+    if final:
+        return best + 1
+    second = np.max(np.delete(ratios, best)) if ratios.size > 1 else 1.0
+    decisive = ratios[best] >= _GAP_MIN and np.log(ratios[best]) >= _GAP_DOMINANCE * np.log(second)
+    if decisive and best + 1 <= 0.75 * s.size:
         return best + 1
     return None
 
@@ -147,10 +173,14 @@ def _hankel_svd(
     _, p, m = markov.shape
     D1, D2 = rows * p, cols * m
     eps_scale = max(D1, D2) * np.finfo(float).eps
+    work = D1 * D2 * min(D1, D2)
     if method == "auto":
-        method = "dense" if D1 * D2 * min(D1, D2) <= _DENSE_WORK else "randomized"
+        method = "dense" if work <= _DENSE_WORK else "randomized"
+        final = work > _DENSE_FALLBACK_WORK
+    else:
+        final = True
     if method == "randomized":
-        found = _randomized_hankel_svd(markov, rows, cols, order, tol, eps_scale)
+        found = _randomized_hankel_svd(markov, rows, cols, order, tol, eps_scale, final)
         if found is not None:
             return (*found, "randomized")
     U, s, Vt = sla.svd(hankel_blocks(markov, rows, cols), full_matrices=False, check_finite=False)
@@ -162,12 +192,19 @@ def _hankel_svd(
 
 
 def _randomized_hankel_svd(
-    markov: np.ndarray, rows: int, cols: int, order: int | None, tol: float | None, eps_scale: float
+    markov: np.ndarray,
+    rows: int,
+    cols: int,
+    order: int | None,
+    tol: float | None,
+    eps_scale: float,
+    final: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int | None] | None:
     """Leading singular triplets, enlarged until the order is settled; ``None``: use a dense SVD.
 
-    Gives up (``None``) when more than ``min(_K_MAX, dmin/4)`` triplets would be needed, where a
-    dense SVD is the better tool.
+    At most ``min(_K_MAX, dmin/4)`` triplets are computed (beyond that a dense SVD is the better
+    tool).  If the order is still open then, it is decided from the computed values when
+    ``final``, else ``None`` is returned.
     """
     _, p, m = markov.shape
     dmin = min(rows * p, cols * m)
@@ -194,7 +231,8 @@ def _randomized_hankel_svd(
         rank = int(np.sum(s > cutoff)) if (complete or s[trusted - 1] <= cutoff) else None
         if order is not None:
             return U, s, V, order, rank
-        r = _select_order(s[:trusted], complete, cutoff, tol, frob2, dmin)
+        last = 2 * k > limit
+        r = _select_order(s[:trusted], complete, cutoff, tol, frob2, dmin, final=final and last)
         if r is not None:
             return U, s, V, r, rank
         k = 2 * k
@@ -253,7 +291,8 @@ def era(
         whose balanced-truncation bound ``2 sum_{i>r} s_i`` (``s``: Hankel singular values) is
         at most ``tol``; otherwise the numerical rank of the Hankel matrix when the data are
         exact (its singular values drop to rounding level), else the largest gap
-        ``s_r / s_{r+1}``.  For noisy data without a clear gap, pass ``order`` or ``tol``.
+        ``s_r / s_{r+1}`` among the leading half of the singular values.  For noisy data
+        without a clear gap, pass ``order`` or ``tol``.
     tol : float, optional
         Error tolerance for the automatic order (exclusive with ``order``).
     dt : float
@@ -307,10 +346,8 @@ def era(
         raise ValueError("era identifies a discrete-time model: dt must be a positive sampling time")
     if order is not None and tol is not None:
         raise ValueError("give either order or tol, not both")
-    if order is not None and (
-        isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 1
-    ):
-        raise ValueError(f"order must be a positive integer, got {order!r}")
+    if order is not None:
+        order = check_count(order, "order")
     if tol is not None:
         tol = check_tol(tol)
     if svd not in ("auto", "dense", "randomized"):

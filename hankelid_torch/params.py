@@ -5,8 +5,9 @@ The LoRA/DoRA side is counted from the model's real module shapes (``r·(in + ou
 including ``"all-linear"``, ``exclude_modules``, ``layers_to_transform``, ``bias`` and
 ``modules_to_save`` are respected). The HRM side is counted by *instantiating* the HRM PEFT model
 on a ``meta``-device copy of the model (no memory, no weights), so the count follows the adapter
-module as it is, not a formula. Everything works on a model built under ``torch.device("meta")``,
-which is how the full Mistral-7B shapes are checked without weights.
+module as it is, not a formula (the expensive ``init="hankel"`` is counted with the S4D init of the
+same parametrization: initializations do not change shapes). Everything works on a model built
+under ``torch.device("meta")``, which is how the full Mistral-7B shapes are checked without weights.
 
 Matching: every HRM site's count is affine in its state size (``2·D·d + 2·d + 1`` for the s4d
 parametrization: B̄ d×D, C D×d, log_a, log_dt, gate); the slope and intercept of each site are
@@ -204,8 +205,15 @@ def _meta_copy(model: nn.Module) -> nn.Module:
     config = getattr(model, "config", None)
     if config is not None and hasattr(type(model), "_from_config"):
         with torch.device("meta"):
-            return type(model)(copy.deepcopy(config))
+            rebuilt = type(model)(copy.deepcopy(config))
+        # a model edited after construction is not what its config rebuilds: copy it then
+        if _shapes(rebuilt) == _shapes(model):
+            return rebuilt
     return copy.deepcopy(model).to("meta")
+
+
+def _shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(p.shape) for name, p in model.named_parameters()}
 
 
 def _site_counts(peft_model: nn.Module) -> dict[str, int]:
@@ -239,10 +247,29 @@ def hrm_trainable_count(model: nn.Module, hrm_config) -> tuple[int, dict[str, in
     -------
     (total, per_site) : tuple
         PEFT's trainable count and the trainable parameters of each adapter site.
+
+    Examples
+    --------
+    >>> import torch, transformers
+    >>> from hankelid_torch import HRMConfig
+    >>> with torch.device("meta"):
+    ...     model = transformers.MistralForCausalLM(transformers.MistralConfig(hidden_size=64,
+    ...         intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    ...         num_key_value_heads=2, vocab_size=50))
+    >>> hrm_trainable_count(model, HRMConfig(d_state=4))  # 2·64·4 + 2·4 + 1 per MLP
+    (1042, {'model.layers.0.mlp': 521, 'model.layers.1.mlp': 521})
     """
     peft_model = get_peft_model(_meta_copy(model), copy.deepcopy(hrm_config))
     total, _ = peft_model.get_nb_trainable_parameters()
     return int(total), _site_counts(peft_model)
+
+
+def _counting_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """HRM options for counting: the Hankel initialization (a balanced truncation per site) is
+    swapped for the S4D one of the same parametrization; the count does not depend on the init."""
+    if kwargs.get("init") != "hankel":
+        return kwargs
+    return {**kwargs, "init": "s4d", "parametrization": kwargs.get("parametrization") or "modal"}
 
 
 def _spread_order(n: int) -> list[int]:
@@ -321,6 +348,21 @@ def match_parameters(
     ValueError
         If ``d_state``/``d_state_pattern`` are given, the LoRA config targets nothing or an unsupported
         module, ``model`` is already a ``PeftModel``, or the HRM config has no adapter site.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from peft import LoraConfig
+    >>> from transformers import MistralConfig, MistralForCausalLM
+    >>> with torch.device("meta"):  # shapes only, no weights
+    ...     model = MistralForCausalLM(MistralConfig(hidden_size=256, intermediate_size=512,
+    ...         num_hidden_layers=8, num_attention_heads=4, num_key_value_heads=2, vocab_size=100))
+    >>> lora = LoraConfig(r=16, target_modules=["q_proj", "v_proj"])
+    >>> config, report = match_parameters(model, lora, return_report=True)
+    >>> print(report)
+    LORA target 114,688 vs HRM 114,630 trainable parameters (-0.0506%; d_state=28, 1 of 8 sites overridden)
+    >>> config.d_state, config.d_state_pattern
+    (28, {'model.layers.0.mlp': 27})
     """
     if isinstance(model, PeftModel):
         raise ValueError("pass the base model, not a PeftModel")
@@ -334,8 +376,9 @@ def match_parameters(
     if lora_config.modules_to_save and "modules_to_save" not in kwargs:
         kwargs["modules_to_save"] = list(lora_config.modules_to_save)  # counted on both sides alike
 
-    total1, sites1 = hrm_trainable_count(model, _hrm_config(d_state=1, **kwargs))
-    total2, sites2 = hrm_trainable_count(model, _hrm_config(d_state=2, **kwargs))
+    counting = _counting_kwargs(kwargs)
+    total1, sites1 = hrm_trainable_count(model, _hrm_config(d_state=1, **counting))
+    total2, sites2 = hrm_trainable_count(model, _hrm_config(d_state=2, **counting))
     if not sites1 or sites1.keys() != sites2.keys():
         raise ValueError(f"the HRM configuration {hrm_kwargs!r} creates no adapter site on this model")
     names = list(sites1)
@@ -350,7 +393,9 @@ def match_parameters(
     d_state = max(set(ds), key=ds.count)
     pattern = {k: d for k, d in zip(names, ds) if d != d_state}
     config = _hrm_config(d_state=d_state, d_state_pattern=dict(pattern), **kwargs)
-    achieved, _ = hrm_trainable_count(model, config)
+    achieved, _ = hrm_trainable_count(
+        model, _hrm_config(d_state=d_state, d_state_pattern=pattern, **counting)
+    )
     deviation = (achieved - target) / target
     report = ParameterMatch(
         target=target,

@@ -24,20 +24,23 @@ Use it like any PEFT method::
 as for LoRA (the PEFT type ``"SSMLORA"`` and the prefix ``"ssmlora_"`` are registered on import).
 ``merge_and_unload`` raises: a sequence-mixing adapter has no weight-space equivalent.
 
-What the published code does (``yuhkalhic/SSMLoRA``, ``src/models/ssm_lora.py``)
--------------------------------------------------------------------------------
+What the published code does (github.com/yuhkalhic/SSMLoRA, ``src/models/``, ``src/main.py``)
+---------------------------------------------------------------------------------------------
 * The "time" axis is **not** the token axis. Each adapted module keeps a state tensor of shape
   ``(12, L, r)`` (batch size 12 hard-coded) in a global ``TimeAxis`` dictionary. At every call the
   module reads the state stored by the *previous call* (the previous training batch or decoding
   step), applies ``h ← h W_c + x' W_d + h`` position by position, stores the **normalized**
   result **detached** for the next call and uses it for the output. The recurrence therefore
   runs across optimisation steps, never along the sequence, and no gradient flows through it.
+  One ``TimeAxis`` is created in ``main.py`` and never reset, so the state left by the training
+  batches flows on into validation and test batches.
 * When the stored state does not fit the current batch, rows are padded with the constant 0.5 or
   randomly subsampled (``randperm``), and positions are zero-padded or randomly subsampled: the
   output depends on the previous batch and on random index draws, also at evaluation time.
 * The normalized state is fed back (a nonlinear recurrence); dropout 0.1 is applied to ĥ before a
   leaky-ReLU; the output is scaled by ``alpha`` (not ``alpha / r``); ``W_a`` is drawn from
-  ``N(0, 1/r)``; no attention mask is used.
+  ``N(0, 1/r)``; the attention mask reaches the model (``LlamaForSequenceClassification``) but
+  not the adapters, so pad tokens enter the state.
 * The "query" and "value" layer keys are per layer, but the MLP and output-projection options
   share a single key across all layers (one state for every layer).
 
@@ -233,6 +236,24 @@ class SSMLoRAConfig(PeftConfig):
         ``W_a`` (as PEFT LoRA), zeros elsewhere; ``False``: every matrix random (not a no-op; tests).
     layers_to_transform, layers_pattern, exclude_modules, modules_to_save :
         As in :class:`peft.LoraConfig`.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive ``r``, a ``state_dropout`` outside ``[0, 1)``, an unknown ``activation`` or
+        ``init_weights``, or inconsistent layer options.
+
+    Examples
+    --------
+    >>> import peft, transformers
+    >>> cfg = transformers.MistralConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=4,
+    ...     num_attention_heads=2, num_key_value_heads=1, vocab_size=32)
+    >>> model = peft.get_peft_model(transformers.MistralForCausalLM(cfg), SSMLoRAConfig(r=2))
+    >>> [n.split("layers.")[1] for n, m in model.named_modules() if isinstance(m, SSMLoRALinear)]
+    ['0.self_attn.q_proj', '1.self_attn.v_proj', '2.self_attn.q_proj', '3.self_attn.v_proj']
+    >>> model.get_nb_trainable_parameters()[0] == 2 * ssmlora_parameter_count(16, 16, 2) + 2 * (
+    ...     ssmlora_parameter_count(16, 8, 2))
+    True
     """
 
     r: int = field(default=8, metadata={"help": "rank and state size"})
@@ -251,15 +272,17 @@ class SSMLoRAConfig(PeftConfig):
     layers_pattern: list[str] | str | None = field(default=None, metadata={"help": "layer module-list name"})
     modules_to_save: list[str] | None = field(default=None, metadata={"help": "extra trainable modules"})
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         super().__post_init__()
         self.peft_type = SSMLORA
         if isinstance(self.target_modules, list):
             self.target_modules = set(self.target_modules)
         if isinstance(self.exclude_modules, list):
             self.exclude_modules = set(self.exclude_modules)
-        if self.r <= 0:
-            raise ValueError(f"r must be positive, got {self.r}")
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
+            raise ValueError(f"r must be a positive integer, got {self.r!r}")
+        if not 0.0 <= self.state_dropout < 1.0:
+            raise ValueError(f"state_dropout must be in [0, 1), got {self.state_dropout}")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
         if self.init_weights not in (True, False, "lora"):
@@ -292,6 +315,10 @@ class _MaskContext:
 
 
 class SSMLoRALayer(BaseTunerLayer):
+    """SSMLoRA adapter state of one wrapped ``nn.Linear``: ``W_a`` (in x r), ``W_b`` (r x out),
+    ``W_c``, ``W_d`` (r x r) per adapter name in ``ssmlora_A/B/C/D`` (PEFT's ParameterDict layout,
+    so save/load, disable, multiple adapters and deletion come from PEFT)."""
+
     adapter_layer_names = ("ssmlora_A", "ssmlora_B", "ssmlora_C", "ssmlora_D")
     other_param_names = ("r", "scaling", "ssmlora_dropout_p", "ssmlora_activation")
 
@@ -405,16 +432,13 @@ class SSMLoRALinear(nn.Module, SSMLoRALayer):
         result = self.base_layer(x, *args, **kwargs)
         if self.disable_adapters:
             return result
-        previous_dtype = result.dtype
         delta = None
         for adapter in self.active_adapters:
             if adapter not in self.ssmlora_A:
                 continue
             d = self._adapter_delta(x, adapter)
             delta = d if delta is None else delta + d
-        if delta is None:
-            return result
-        return (result.float() + delta).to(previous_dtype) if result.dtype != delta.dtype else result + delta
+        return result if delta is None else result + delta.to(result.dtype)
 
     def __repr__(self) -> str:
         return "ssmlora." + super().__repr__()
@@ -481,9 +505,7 @@ class SSMLoRAModel(BaseTuner):
     def _check_target_module_exists(peft_config: SSMLoRAConfig, key: str):
         found = check_target_module_exists(peft_config, key)
         if not found or not getattr(peft_config, "interval_sparse", False):
-            return found
-        if type(found).__name__ == "_ExcludedModule":
-            return found
+            return found  # also PEFT's (falsy) excluded-module marker
         order = list(peft_config.interval_order or [])
         name = key.rsplit(".", 1)[-1]
         if name not in order:

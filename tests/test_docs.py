@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,40 @@ def test_contract_name_has_numpydoc_with_runnable_example(spec: str) -> None:
     if owner is None and _takes_arguments(obj):
         documented = [sections.get(k) for k in ("parameters", "attributes", "other parameters")]
         assert any(documented), f"{spec} takes arguments but has no Parameters section"
+
+
+RUNNABLE = re.compile(r"<!-- runnable -->\s*```(python|bash)\n(.*?)```", flags=re.DOTALL)
+
+
+def _runnable_blocks(page: Path) -> list[tuple[str, str]]:
+    return RUNNABLE.findall(page.read_text())
+
+
+@pytest.mark.parametrize(
+    "page",
+    sorted(p for p in DOCS.rglob("*.md") if "<!-- runnable -->" in p.read_text()),
+    ids=lambda p: p.relative_to(DOCS).as_posix(),
+)
+def test_runnable_doc_snippets_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code blocks marked ``<!-- runnable -->`` run in order, in one namespace, in a scratch dir."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace: dict[str, Any] = {"__name__": "__doc_snippet__"}
+    bin_dir = Path(sys.executable).parent
+    for language, code in _runnable_blocks(page):
+        if language == "python":
+            exec(compile(code, f"{page.name} snippet", "exec"), namespace)
+            continue
+        for line in code.strip().splitlines():
+            command = shlex.split(line, comments=True)
+            if not command:
+                continue
+            exe = bin_dir / command[0]
+            result = subprocess.run(
+                [str(exe) if exe.exists() else command[0], *command[1:]],
+                capture_output=True, text=True, timeout=120,
+            )
+            assert result.returncode == 0, f"{page.name}: {line!r} failed:\n{result.stderr[-2000:]}"
 
 
 def _nav_pages(nav: Any) -> list[str]:

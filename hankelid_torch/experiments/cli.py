@@ -15,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] | mps (default auto)")
     p.add_argument("--cache-dir", default=None, help="base-model cache (default ~/.cache/hankelid)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: $OMP_NUM_THREADS, else 1)")
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads is None and "OMP_NUM_THREADS" not in os.environ:
+        # The harness's models are tiny and overhead-bound: extra intra-op threads mostly spin,
+        # and on a shared CPU they slow every process down.
+        threads = 1
+    if threads is not None:
+        if threads < 1:
+            raise SystemExit("hankelid-bench: error: --threads must be positive")
+        torch.set_num_threads(threads)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     args = _parser().parse_args(argv)
+    _set_threads(getattr(args, "threads", None))
     try:
         if args.command == "run":
             return _cmd_run(args)

@@ -193,19 +193,20 @@ def _plot_spectra(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
     if not rows:
         return []
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for (task, method), rs in _group(rows, "task", "method").items():
-        first = rs[0]
-        for j, layer in enumerate(first["analysis"]):
+    for k, ((task, method), rs) in enumerate(_group(rows, "task", "method").items()):
+        style = {"color": f"C{k % 10}", "label": f"{task} {method}"}
+        for j, layer in enumerate(rs[0]["analysis"]):
             if layer["hsv"]:
+                # One colour per (task, method); the legend names it once.
                 ax1.semilogy(
                     np.arange(1, len(layer["hsv"]) + 1),
                     layer["hsv"],
                     marker=".",
-                    label=f"{task} {method}" if j == 0 else None,
+                    **(style if j == 0 else {"color": style["color"]}),
                 )
-        mem = [layer["memory"] for r in rs for layer in r["analysis"] if layer["memory"] is not None]
         rho = [layer["rho"] for r in rs for layer in r["analysis"]]
-        ax2.scatter(rho, mem if len(mem) == len(rho) else [np.nan] * len(rho), label=f"{task} {method}", s=12)
+        mem = [np.nan if layer["memory"] is None else layer["memory"] for r in rs for layer in r["analysis"]]
+        ax2.scatter(rho, mem, s=12, **style)
     ax1.set_xlabel("index")
     ax1.set_ylabel("Hankel singular value")
     ax1.set_title("trained adapters (first seed, every layer)")

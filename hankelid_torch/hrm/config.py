@@ -158,9 +158,7 @@ class HRMConfig(PeftConfig):
         metadata={"help": "Modules to adapt (regex string or list of names/suffixes); default from `site`."},
     )
     site: str = field(default="mlp", metadata={"help": "Default injection site: 'mlp' or 'attention'."})
-    exclude_modules: list[str] | str | None = field(
-        default=None, metadata={"help": "Modules not to adapt."}
-    )
+    exclude_modules: list[str] | str | None = field(default=None, metadata={"help": "Modules not to adapt."})
     init: str = field(default="s4d", metadata={"help": "SSM initialization: 's4d', 'random' or 'hankel'."})
     parametrization: str | None = field(
         default=None, metadata={"help": "'s4d' (real diagonal) or 'modal'; default from `init`."}

@@ -19,6 +19,7 @@ MERGE_MESSAGE = (
     "unload() to get the base model back without the adapters."
 )
 
+
 class HRMMergeError(ValueError):
     """Raised by every attempt to merge HRM adapters into the base weights."""
 
@@ -70,13 +71,11 @@ class HRMLayer(nn.Module, BaseTunerLayer):
     """
 
     adapter_layer_names = ("hrm_ssm",)
-    other_param_names = ("d_state",)
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, *, key: str = "", **adapter_kwargs: Any):
         super().__init__()
         self.base_layer = base_layer
         self.hrm_ssm = nn.ModuleDict()
-        self.d_state: dict[str, int] = {}
         self._disable_adapters = False
         self.merged_adapters = []
         self._active_adapter = adapter_name
@@ -94,11 +93,17 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         out_features = self.out_features if self.out_features != self.in_features else None
         adapter = SSMAdapter(self.in_features, d_state, out_features=out_features, **ssm_kwargs)
         device = next((p.device for p in self.base_layer.parameters()), None)
-        if device is not None and device.type != "meta":
+        # adapters created empty (PEFT's low_cpu_mem_usage) stay on meta until the checkpoint fills them
+        empty = any(p.is_meta for p in adapter.parameters())
+        if device is not None and device.type != "meta" and not empty:
             adapter = adapter.to(device)
         self.hrm_ssm[adapter_name] = adapter
-        self.d_state[adapter_name] = d_state
         self.set_adapter(self.active_adapters, inference_mode=inference_mode)
+
+    @property
+    def d_state(self) -> dict[str, int]:
+        """State size of each adapter (read from the adapters: a reduction changes it)."""
+        return {name: adapter.d_state for name, adapter in self.hrm_ssm.items()}
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         result = self.base_layer(*args, **kwargs)

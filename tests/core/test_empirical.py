@@ -50,6 +50,14 @@ def test_impulse_gramian_equals_exact_discrete(m: int, p: int, kind: str) -> Non
     assert np.array_equal(W, W.T)
 
 
+@pytest.mark.parametrize("dt", [None, 1.0])
+def test_matches_hankelid_exact_gramians_and_hsv(dt: float | None) -> None:
+    sys = hk.random_stable(6, 2, 3, dt=dt, seed=21)
+    for kind in "co":
+        assert _rel(hk.empirical_gramian(sys, kind, length=1500), hk.gramian(sys, kind)) < 1e-10
+    assert np.allclose(empirical_hsv(sys, length=1500), hk.hsv(sys), rtol=1e-9)
+
+
 def test_impulse_gramian_is_the_finite_horizon_sum() -> None:
     # Below the decay the estimate is exactly sum_{k<L} A^k B B^T A^kT (sequential reference).
     sys = hk.random_stable(5, 2, 1, dt=1.0, seed=1)
@@ -138,8 +146,9 @@ def test_simulator_path_equals_state_space_path(inputs: str, kind: str) -> None:
     if inputs == "gaussian":
         kw.update(n_trajectories=40, seed=11)
     ref = hk.empirical_gramian(sys, kind, **kw)
-    got = hk.empirical_gramian(Simulator.from_state_space(sys), kind, **kw)
-    assert _rel(got, ref) < 1e-12
+    sim = Simulator.from_state_space(sys)
+    assert _rel(hk.empirical_gramian(sim, kind, **kw), ref) < 1e-12
+    assert _rel(hk.empirical_gramian(sim, kind, batch_size=3, **kw), ref) < 1e-12
 
 
 def _diagonal_simulator(a: np.ndarray, B: np.ndarray, C: np.ndarray) -> Simulator:
@@ -296,6 +305,7 @@ def _bad_simulator(out: np.ndarray) -> Simulator:
         ("sim", {"kind": "c", "dt": 1.0}, "not simulators"),
         ("bad_shape", {"kind": "c"}, "must return shape"),
         ("nan", {"kind": "c"}, "NaN or inf"),
+        ("raises", {"kind": "c"}, "simulator.forward failed on inputs of shape"),
         ("text", {"kind": "c"}, "must be a hankelid.StateSpace"),
     ],
 )
@@ -306,6 +316,7 @@ def test_bad_input_names_the_problem(sys: str, kwargs: dict, message: str) -> No
         "sim": Simulator.from_state_space(hk.random_stable(2, 1, 1, dt=1.0, seed=0)),
         "bad_shape": _bad_simulator(np.zeros((1, 10, 3))),
         "nan": _bad_simulator(np.full((1, 10, 2), np.nan)),
+        "raises": Simulator(lambda u: u @ "B", n=2, m=1),
         "text": "not a system",
     }
     kwargs = {"kind": "c", "length": 10, **kwargs}

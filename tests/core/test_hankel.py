@@ -56,6 +56,7 @@ def test_hankel_hsv_converge_to_hsv() -> None:
     long = hk.hankel_hsv(hk.markov_parameters(sys, 801))
     assert long.shape == (min(400 * 3, 400 * 2),) and np.all(np.diff(long) <= 0)
     assert np.allclose(long[:6], exact, rtol=1e-10)
+    assert np.allclose(long[:6], hk.hsv(sys), rtol=1e-10)
     assert np.all(long[6:] < 1e-10 * exact[0])
     # The finite Hankel matrix is a compression of the Hankel operator: values grow towards the HSVs.
     assert np.all(short[:6] <= exact * (1 + 1e-12))

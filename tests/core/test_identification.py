@@ -54,6 +54,7 @@ def test_identified_model_composes_with_gramian_analysis() -> None:
     true = hk.random_stable(6, 2, 2, dt=1.0, seed=2)
     model, info = hk.era(hk.markov_parameters(true, 801), return_info=True)
     assert np.allclose(_exact_hsv(model), _exact_hsv(true), rtol=1e-8)
+    assert np.allclose(hk.hsv(model), hk.hsv(true), rtol=1e-8)
     assert np.allclose(info.hsv[:6], _exact_hsv(true), rtol=1e-8)
 
 
@@ -74,6 +75,30 @@ def test_large_mimo_uses_the_matrix_free_path() -> None:
     model, info = hk.era(h, return_info=True)
     assert info.svd == "randomized" and model.n == 12
     assert _rel(hk.markov_parameters(model, 400), h) < 1e-10
+
+
+def test_randomized_svd_on_data_without_a_gap() -> None:
+    # White noise has no gap: the sketch stops growing and the order comes from the computed values.
+    noise = np.random.default_rng(8).standard_normal((801, 1, 1))
+    model, info = hk.era(noise, svd="randomized", return_info=True)
+    assert info.svd == "randomized" and info.rank is None and 1 <= model.n < info.hsv.size
+    ratios = info.hsv[:-11] / info.hsv[1:-10]
+    assert model.n == 1 + int(np.argmax(ratios))
+    with pytest.raises(ValueError, match="leading Hankel singular values"):
+        hk.era(noise, tol=1e-6, svd="randomized")
+    # A dense SVD takes over where it is affordable.
+    assert hk.era(noise[:301], return_info=True)[1].svd == "dense"
+
+
+def test_matches_python_control_era_on_noisy_data() -> None:
+    control = pytest.importorskip("control")
+    true = hk.random_stable(5, 2, 3, dt=1.0, seed=3, feedthrough=True)
+    noisy = _noisy(hk.markov_parameters(true, 60), 1e-3, seed=0)
+    ref, S = control.eigensys_realization(np.transpose(noisy, (1, 2, 0)), 3, m=20, n=25)
+    model, info = hk.era(noisy, order=3, rows=20, cols=25, return_info=True)
+    assert np.allclose(info.hsv, S[: info.hsv.size], rtol=1e-10)
+    ref_h = hk.markov_parameters(hk.from_control(ref), 60)
+    assert _rel(hk.markov_parameters(model, 60), ref_h) < 1e-10
 
 
 # --------------------------------------------------------------------------- order selection
@@ -111,6 +136,18 @@ def test_noisy_data_true_order_and_small_error() -> None:
         assert _rel(hk.markov_parameters(model, 300), h) < 1e-4
     coarse = hk.era(_noisy(h, 1e-3, seed=1), order=6)
     assert _rel(hk.markov_parameters(coarse, 300), h) < 0.05
+
+
+def test_automatic_order_ignores_gaps_at_the_edge_of_the_noise_spectrum() -> None:
+    # SISO, square Hankel matrix: the smallest noise singular values spread out and produce
+    # ratios larger than the signal/noise gap; the order must still come from the latter.
+    true = hk.random_stable(6, 1, 1, dt=1.0, seed=49, pole_radius=(0.5, 0.9))
+    h = hk.markov_parameters(true, 300)
+    noisy = _noisy(h, 1e-3, seed=0)
+    model, info = hk.era(noisy, return_info=True)
+    s = info.hsv
+    assert np.max(s[:-1] / s[1:]) > s[5] / s[6]  # the trap is there
+    assert model.n == 6
 
 
 def test_multiple_experiments_are_averaged() -> None:

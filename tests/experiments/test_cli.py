@@ -67,10 +67,30 @@ def test_errors_exit_2(tmp_path, capsys):
 def test_ddp_two_processes_gloo(tmp_path, tiny_config):
     """torchrun, 2 CPU processes: one record written once, sharded evaluation equals a single process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    common = ["--config", str(tiny_config), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu",
-              "--no-progress", "--no-report"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "hankelid_torch.experiments.cli", "run", "--out", str(tmp_path / "ddp"), *common]
+    common = [
+        "--config",
+        str(tiny_config),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--no-report",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "hankelid_torch.experiments.cli",
+        "run",
+        "--out",
+        str(tmp_path / "ddp"),
+        *common,
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = (tmp_path / "ddp" / "results.jsonl").read_text().splitlines()
@@ -82,3 +102,18 @@ def test_ddp_two_processes_gloo(tmp_path, tiny_config):
     # Same cached base, same adapter init: the evaluation before training is identical.
     assert ddp["value_before"] == pytest.approx(single["value_before"])
     assert ddp["trainable_params"] == single["trainable_params"]
+
+
+def test_demo_prints_table_and_writes_report(tmp_path, tiny_config, capsys):
+    from hankelid_torch.experiments.config import load_config
+    from hankelid_torch.experiments.demo import demo_config, run_demo
+
+    shipped = demo_config()
+    assert shipped.seeds == [0, 1] and any(m.startswith("hrm") for m in shipped.methods)
+    assert "lora" in shipped.methods and any(t.startswith("dfa:k=4") for t in shipped.tasks)
+    cfg = load_config(tiny_config).replace(methods=["lora", "dora"], seeds=[0, 1])
+    report = run_demo(tmp_path / "demo", device="cpu", cache_dir=tmp_path / "cache", config=cfg, progress=False)
+    out = capsys.readouterr().out
+    assert report.is_file() and "Command: `hankelid-bench demo`" in report.read_text()
+    rows = [line.split() for line in out.splitlines() if line.endswith("seeds)")]
+    assert [(r[0], r[1], r[-2]) for r in rows] == [("parity(T=4)", "lora", "(2"), ("parity(T=4)", "dora", "(2")]

@@ -43,8 +43,13 @@ def test_toml_config(tmp_path):
 
 @pytest.mark.parametrize(
     "text, match",
-    [("bogus = 1\n", "unknown configuration field"), ("seeds = [\n", "invalid TOML"),
-     ('protocol = "x"\n', "protocol"), ("seeds = [1, 1]\n", "distinct"), ("[train]\nsteps = -1\n", "steps")],
+    [
+        ("bogus = 1\n", "unknown configuration field"),
+        ("seeds = [\n", "invalid TOML"),
+        ('protocol = "x"\n', "protocol"),
+        ("seeds = [1, 1]\n", "distinct"),
+        ("[train]\nsteps = -1\n", "steps"),
+    ],
 )
 def test_bad_toml(tmp_path, text, match):
     path = tmp_path / "bad.toml"

@@ -33,10 +33,15 @@ def _write(tmp_path, name, rows):
 
 
 def test_quality_accuracy(tmp_path):
-    rows = [{"article": "long text " * 50, "questions": [
-        {"question": "Which?", "options": ["aaa", "bbbb", "ab"], "gold_label": 2},
-        {"question": "Which again?", "options": ["bbb", "aaa"], "gold_label": 2},
-    ]}]
+    rows = [
+        {
+            "article": "long text " * 50,
+            "questions": [
+                {"question": "Which?", "options": ["aaa", "bbbb", "ab"], "gold_label": 2},
+                {"question": "Which again?", "options": ["bbb", "aaa"], "gold_label": 2},
+            ],
+        }
+    ]
     examples = load_longctx(_write(tmp_path, "q.jsonl", rows), "quality")
     assert [e.gold for e in examples] == [1, 1]
     # A model that favours "b" picks the all-b option: right on the first question, wrong on the second.
@@ -45,11 +50,13 @@ def test_quality_accuracy(tmp_path):
 
 
 def test_qmsum_and_narrativeqa_generation(tmp_path):
-    qmsum = [{
-        "meeting_transcripts": [{"speaker": "A", "content": "hello"}, {"speaker": "B", "content": "bye"}],
-        "general_query_list": [{"query": "Summarise", "answer": "yyyy"}],
-        "specific_query_list": [{"query": "Who?", "answer": "zzz", "relevant_text_span": [["0", "1"]]}],
-    }]
+    qmsum = [
+        {
+            "meeting_transcripts": [{"speaker": "A", "content": "hello"}, {"speaker": "B", "content": "bye"}],
+            "general_query_list": [{"query": "Summarise", "answer": "yyyy"}],
+            "specific_query_list": [{"query": "Who?", "answer": "zzz", "relevant_text_span": [["0", "1"]]}],
+        }
+    ]
     examples = load_longctx(_write(tmp_path, "m.jsonl", qmsum), "qmsum")
     assert examples[0].context == "A: hello\nB: bye" and len(examples) == 2
     prompt_len = len(f"{examples[0].context}\nQuestion: Summarise\nAnswer:".encode())
@@ -72,8 +79,11 @@ def test_bad_longctx_files(tmp_path):
     bad = _write(tmp_path, "b.jsonl", [{"article": "x", "questions": [{"question": "q"}]}])
     with pytest.raises(ValueError, match="not a valid quality file"):
         load_longctx(bad, "quality")
-    out_of_range = _write(tmp_path, "c.jsonl", [{"article": "x", "questions": [
-        {"question": "q", "options": ["a"], "gold_label": 3}]}])
+    out_of_range = _write(
+        tmp_path,
+        "c.jsonl",
+        [{"article": "x", "questions": [{"question": "q", "options": ["a"], "gold_label": 3}]}],
+    )
     with pytest.raises(ValueError, match="out of range"):
         load_longctx(out_of_range, "quality")
     with pytest.raises(ValueError, match="no examples"):

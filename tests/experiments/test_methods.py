@@ -27,15 +27,17 @@ MLP = [(16, 32), (16, 32), (32, 16)] * 2
 
 def test_reference_and_lora_family_counts(base):
     before = {k: v.clone() for k, v in base.state_dict().items()}
-    lora, info = apply_method(base, "lora", reference_rank=3)
+    _, info = apply_method(base, "lora", reference_rank=3)
     assert info["reference_params"] == _lora_count(3, QV) == info["trainable_params"]
-    dora, info = apply_method(base, "dora", reference_rank=3)
+    _, info = apply_method(base, "dora", reference_rank=3)
     candidates = [_lora_count(r, QV, dora=True) for r in range(1, 6)]
     best = min(candidates, key=lambda c: abs(c - _lora_count(3, QV)))
     assert info["trainable_params"] == best
-    mlp, info = apply_method(base, "lora_mlp", reference_rank=3)
+    _, info = apply_method(base, "lora_mlp", reference_rank=3)
     target = _lora_count(3, QV)
-    assert info["trainable_params"] == min((_lora_count(r, MLP) for r in range(1, 4)), key=lambda c: abs(c - target))
+    assert info["trainable_params"] == min(
+        (_lora_count(r, MLP) for r in range(1, 4)), key=lambda c: abs(c - target)
+    )
     assert info["param_gap"] == pytest.approx((info["trainable_params"] - target) / target)
     # The base model is never modified.
     for k, v in base.state_dict().items():
@@ -47,7 +49,7 @@ def test_rank_option_and_full_and_none(base):
     assert info["trainable_params"] == _lora_count(5, QV)
     _, info = apply_method(base, "none")
     assert info["trainable_params"] == 0
-    full, info = apply_method(base, "full")
+    _, info = apply_method(base, "full")
     assert info["trainable_params"] == sum(p.numel() for p in base.parameters())
     scratch, info = apply_method(base, "lora", all_trainable=True)
     assert info["trainable_params"] == count_trainable(scratch) > sum(p.numel() for p in base.parameters())

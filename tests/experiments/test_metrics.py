@@ -33,7 +33,9 @@ def test_normalize_answer():
 
 def test_token_f1_hand_computed():
     # pred: {john, smith, ate}; ref: {john, ate, pie, quickly}; overlap 2 -> P = 2/3, R = 2/4.
-    assert token_f1("John Smith ate", "John ate the pie quickly") == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert token_f1("John Smith ate", "John ate the pie quickly") == pytest.approx(
+        2 * (2 / 3) * 0.5 / (2 / 3 + 0.5)
+    )
     assert token_f1("", "") == 1.0
     assert token_f1("x", "") == 0.0
     # Repeated tokens count with multiplicity: pred "a a b"->[b] after article removal; use words.

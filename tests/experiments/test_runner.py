@@ -15,17 +15,45 @@ from hankelid_torch.experiments.train import TrainConfig
 
 TINY_TRAIN = TrainConfig(steps=3, batch_size=4, eval_samples=8, eval_batch_size=8, log_every=1)
 RECORD_KEYS = {
-    "schema", "task", "family", "task_params", "T", "metric", "higher_is_better", "method", "method_name",
-    "method_options", "seed", "protocol", "base", "trainable_params", "reference_params", "param_gap",
-    "adapter_config", "steps", "batch_size", "value", "value_before", "nll", "history", "analysis", "reduced",
-    "wall_s", "device", "world_size",
+    "schema",
+    "task",
+    "family",
+    "task_params",
+    "T",
+    "metric",
+    "higher_is_better",
+    "method",
+    "method_name",
+    "method_options",
+    "seed",
+    "protocol",
+    "base",
+    "trainable_params",
+    "reference_params",
+    "param_gap",
+    "adapter_config",
+    "steps",
+    "batch_size",
+    "value",
+    "value_before",
+    "nll",
+    "history",
+    "analysis",
+    "reduced",
+    "wall_s",
+    "device",
+    "world_size",
 }
 
 
 def _cfg(**kw) -> ExperimentConfig:
     defaults = dict(
-        tasks=["dfa:k=2,T=4", "charlm:T=16"], methods=["lora"], seeds=[0], reference_rank=2,
-        train=TINY_TRAIN, base=BaseModelSpec.tiny(steps=2, seq_len=48),
+        tasks=["dfa:k=2,T=4", "charlm:T=16"],
+        methods=["lora"],
+        seeds=[0],
+        reference_rank=2,
+        train=TINY_TRAIN,
+        base=BaseModelSpec.tiny(steps=2, seq_len=48),
     )
     return ExperimentConfig(**{**defaults, **kw})
 
@@ -35,8 +63,17 @@ def _run(cfg, out, cache):
 
 
 def test_every_method_end_to_end(tmp_path):
-    methods = ["lora", "lora_mlp", "dora", "ssmlora", "hrm:init=hankel", "hrm:init=s4d", "hrm_attn", "none",
-               "full"]
+    methods = [
+        "lora",
+        "lora_mlp",
+        "dora",
+        "ssmlora",
+        "hrm:init=hankel",
+        "hrm:init=s4d",
+        "hrm_attn",
+        "none",
+        "full",
+    ]
     records = _run(_cfg(methods=methods, tasks=["parity:T=4"]), tmp_path / "run", tmp_path / "cache")
     assert [r["method"] for r in records] == methods
     for r in records:
@@ -69,7 +106,9 @@ def test_resume_skips_finished_cells(tmp_path):
 
 
 def test_scratch_protocol_trains_everything(tmp_path):
-    records = _run(_cfg(protocol="scratch", methods=["none", "lora"], tasks=["parity:T=4"]), tmp_path / "r", None)
+    records = _run(
+        _cfg(protocol="scratch", methods=["none", "lora"], tasks=["parity:T=4"]), tmp_path / "r", None
+    )
     none, lora = records
     assert none["base"] == "scratch" and none["trainable_params"] > 0
     assert lora["trainable_params"] == none["trainable_params"] + lora["reference_params"]
@@ -78,7 +117,8 @@ def test_scratch_protocol_trains_everything(tmp_path):
 def test_two_phase_reduction(tmp_path):
     records = _run(
         _cfg(methods=["hrm:init=s4d,d_state=4,reduce_to=2,finetune_steps=2"], tasks=["parity:T=4"]),
-        tmp_path / "r", tmp_path / "cache",
+        tmp_path / "r",
+        tmp_path / "cache",
     )
     reduced = records[0]["reduced"]
     assert reduced["order"] == 2 and 0.0 <= reduced["finetuned_value"] <= 1.0

@@ -99,7 +99,7 @@ def test_charlm_splits_from_user_file(tmp_path):
 
 def test_charlm_windows_cover_split():
     task = CharLMTask(T=64)
-    starts = [b.tokens for b in task.eval_batches("test", 5, 5)][0]
+    starts = next(b.tokens for b in task.eval_batches("test", 5, 5))
     split = task.split("test")
     np.testing.assert_array_equal(starts[0], split[:64])
     np.testing.assert_array_equal(starts[-1], split[-64:])

@@ -33,7 +33,9 @@ TINY_MISTRAL = {
 CUDA = torch.cuda.is_available()
 DEVICES = [
     "cpu",
-    pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="needs a CUDA device")]),
+    pytest.param(
+        "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="needs a CUDA device")]
+    ),
 ]
 
 

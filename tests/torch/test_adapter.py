@@ -383,3 +383,25 @@ def test_constructor_validation():
         SSMAdapter(4, 2, dt_min=0.2, dt_max=0.1)
     with pytest.raises(ValueError, match="shape"):
         SSMAdapter(4, 2)(torch.randn(2, 3, 5))
+
+
+@pytest.mark.parametrize("par", ["s4d", "modal"])
+def test_a_few_optimizer_steps_fit_a_target_filter(par):
+    torch.manual_seed(0)
+    target = SSMAdapter(6, 3, init="random", parametrization="modal", gate_init=1.0, seed=5)
+    ad = SSMAdapter(6, 4, init="random", parametrization=par, gate_init=0.0, seed=6)
+    u = torch.randn(4, 32, 6)
+    with torch.no_grad():
+        y_target = target(u)
+    opt = torch.optim.Adam(ad.parameters(), lr=3e-2)
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        loss = (ad(u) - y_target).square().mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    A, _, _ = ad.discrete_system()
+    A = A.detach().double().numpy()
+    assert np.abs(np.linalg.eigvals(np.diag(A) if A.ndim == 1 else A)).max() < 1  # stays stable

@@ -63,6 +63,17 @@ def test_greedy_with_and_without_cache_identical(make_mistral, token_batch, devi
     assert (base.scores[0] - cached.scores[0]).abs().max() > 1e-2
 
 
+def test_static_cache_reads_padding_from_the_4d_mask(make_mistral, token_batch):
+    # with a compilable (static) cache, generate() hands the model a 4-D mask instead of the 2-D one
+    ids, mask = left_pad(token_batch([7, 3, 5], seed=8))
+    model = hrm(make_mistral())
+    static = generate(model, ids, mask, use_cache=True, max_new_tokens=6, cache_implementation="static")
+    full = generate(model, ids, mask, use_cache=False, max_new_tokens=6)
+    assert torch.equal(static.sequences, full.sequences)
+    for a, b in zip(static.scores, full.scores, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
 def test_beam_search_with_and_without_cache_identical(make_mistral, token_batch):
     ids, mask = left_pad(token_batch([6, 3], seed=3))
     model = hrm(make_mistral())
@@ -94,7 +105,9 @@ def test_manual_decoding_loop_and_chunked_prefill_match_full_recomputation(make_
     out = model(input_ids=ids[:, 4:7], attention_mask=mask[:, :7], past_key_values=out.past_key_values)
     chunks.append(out.logits)
     for t in range(7, ids.shape[1]):
-        out = model(input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1], past_key_values=out.past_key_values)
+        out = model(
+            input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1], past_key_values=out.past_key_values
+        )
         chunks.append(out.logits)
     stepped = torch.cat(chunks, dim=1)
     real = mask.bool()

@@ -72,7 +72,12 @@ def test_config_rejects_bad_values(kwargs):
 
 def test_config_json_round_trip(tmp_path):
     config = HRMConfig(
-        d_state=6, site="attention", d_state_pattern={"3": 2}, layers_to_transform=[1, 0], seed=5, gate_init=0.25
+        d_state=6,
+        site="attention",
+        d_state_pattern={"3": 2},
+        layers_to_transform=[1, 0],
+        seed=5,
+        gate_init=0.25,
     )
     config.save_pretrained(tmp_path)
     loaded = PeftConfig.from_pretrained(tmp_path)
@@ -99,6 +104,17 @@ def test_attention_site_and_layer_selection(tiny_mistral):
     assert layers["base_model.model.model.layers.1.self_attn"].layer_idx == 1  # attributes reach the block
 
 
+def test_linear_targets_get_rectangular_adapters(tiny_mistral, token_batch):
+    # v_proj maps hidden 32 -> 16 under grouped-query attention: the adapter must map 32 -> 16 too
+    model = hrm(tiny_mistral, target_modules=["v_proj"])
+    layers = hrm_layers(model)
+    assert sorted(layers) == [f"base_model.model.model.layers.{i}.self_attn.v_proj" for i in range(2)]
+    adapter = layers["base_model.model.model.layers.0.self_attn.v_proj"].hrm_ssm["default"]
+    assert (adapter.in_features, adapter.out_features) == (32, 16)
+    ids, mask = pad(token_batch([6, 3]), "left")
+    assert torch.isfinite(model(input_ids=ids, attention_mask=mask).logits).all()
+
+
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
@@ -116,12 +132,14 @@ def test_d_state_pattern_overrides_per_block(tiny_mistral, pattern, expected):
 
 def test_trainable_parameters_are_the_adapters_and_counts_agree(tiny_mistral, capsys):
     model = hrm(tiny_mistral, d_state_pattern={"1": 6})
-    trainable, total = model.get_nb_trainable_parameters()
+    trainable, _ = model.get_nb_trainable_parameters()
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all(".hrm_ssm.default." in n for n in names)
     hidden = tiny_mistral.config.hidden_size
     assert trainable == SSMAdapter.count_parameters(hidden, 4) + SSMAdapter.count_parameters(hidden, 6)
-    assert trainable == sum(p.numel() for layer in hrm_layers(model).values() for p in layer.hrm_ssm.parameters())
+    assert trainable == sum(
+        p.numel() for layer in hrm_layers(model).values() for p in layer.hrm_ssm.parameters()
+    )
     model.print_trainable_parameters()
     assert f"trainable params: {trainable:,}" in capsys.readouterr().out
 
@@ -154,9 +172,14 @@ def test_disable_adapter_equals_base(tiny_mistral, token_batch):
 
 
 # ---------------------------------------------------------------------------------------- save / load
-def test_save_and_peft_from_pretrained_are_bit_identical(make_mistral, token_batch, tmp_path):
+@pytest.mark.parametrize(
+    ("init", "parametrization"), [("random", "s4d"), ("random", "modal"), ("hankel", None)]
+)
+def test_save_and_peft_from_pretrained_are_bit_identical(
+    make_mistral, token_batch, tmp_path, init, parametrization
+):
     ids, mask = pad(token_batch([7, 4]), "left")
-    model = hrm(make_mistral(), init="random")
+    model = hrm(make_mistral(), init=init, parametrization=parametrization, hankel_gramians="exact")
     with torch.no_grad():  # move away from the initialization so that loading has to restore it
         for layer in hrm_layers(model).values():
             layer.hrm_ssm["default"].C.mul_(1.5)
@@ -169,6 +192,9 @@ def test_save_and_peft_from_pretrained_are_bit_identical(make_mistral, token_bat
     loaded = PeftModel.from_pretrained(make_mistral(), tmp_path, adapter_name="other")
     assert torch.equal(loaded(input_ids=ids, attention_mask=mask).logits, out)
     assert not any(p.requires_grad for p in loaded.parameters())  # loaded for inference by default
+    lazy = PeftModel.from_pretrained(make_mistral(), tmp_path, low_cpu_mem_usage=True, is_trainable=True)
+    assert torch.equal(lazy(input_ids=ids, attention_mask=mask).logits, out)
+    assert all(p.requires_grad for n, p in lazy.named_parameters() if ".hrm_ssm." in n)
 
 
 def test_transformers_load_adapter_is_bit_identical(make_mistral, token_batch, tmp_path):
@@ -184,7 +210,14 @@ def test_transformers_load_adapter_is_bit_identical(make_mistral, token_batch, t
     base.disable_adapters()
     assert torch.equal(base(input_ids=ids, attention_mask=mask).logits, ref)
     base.enable_adapters()
-    base.delete_adapter("default")
+
+    # a second adapter through transformers' own API
+    base.add_adapter(HRMConfig(d_state=3, seed=1, gate_init=0.7), adapter_name="b")
+    base.set_adapter("b")
+    only_b = hrm(make_mistral(), d_state=3, seed=1)(input_ids=ids, attention_mask=mask).logits
+    assert torch.equal(base(input_ids=ids, attention_mask=mask).logits, only_b)
+    base.set_adapter("default")
+    base.delete_adapter(["default", "b"])
     assert torch.equal(base(input_ids=ids, attention_mask=mask).logits, ref)
 
 
@@ -243,7 +276,7 @@ def test_padding_never_enters_the_state(make_mistral, token_batch, site, side):
     # explicit positions: the base model's rotary phases then match the unpadded runs exactly
     position_ids = (mask.cumsum(1) - 1).clamp(min=0)
     logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
-    for i, r in enumerate(rows):
+    for i in range(len(rows)):
         real = mask[i].bool()
         torch.testing.assert_close(logits[i, real], singles[i], atol=2e-5, rtol=1e-5)
 
@@ -328,4 +361,14 @@ def test_a_few_optimizer_steps_reduce_the_loss(make_mistral):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0]
-    assert copy.deepcopy(model) is not None  # the context and hooks survive a deep copy
+
+
+def test_deep_copy_gets_its_own_context(tiny_mistral, token_batch):
+    ids, mask = pad(token_batch([7, 3], seed=2), "left")
+    model = hrm(tiny_mistral, init="random")
+    twin = copy.deepcopy(model)
+    contexts = {id(m._hrm_ctx) for m in twin.modules() if isinstance(m, HRMLayer)}
+    assert contexts == {id(twin.base_model.model._hrm_context)}
+    assert contexts.isdisjoint({id(m._hrm_ctx) for m in model.modules() if isinstance(m, HRMLayer)})
+    out = model(input_ids=ids, attention_mask=mask).logits
+    assert torch.equal(twin(input_ids=ids, attention_mask=mask).logits, out)

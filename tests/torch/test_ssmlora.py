@@ -179,3 +179,26 @@ def test_a_few_optimizer_steps_reduce_the_loss():
         n.endswith("ssmlora_C.default") and p.grad is not None and p.grad.abs().sum() > 0
         for n, p in model.named_parameters()
     )
+
+
+def test_bf16_model_forward_backward_finite_with_fp32_adapter():
+    base = _base().to(torch.bfloat16)
+    model = get_peft_model(base, SSMLoRAConfig(r=4, init_weights=False, state_dropout=0.0))
+    assert all(p.dtype == torch.float32 for n, p in model.named_parameters() if "ssmlora_" in n)
+    ids = torch.randint(0, 61, (2, 12))
+    out = model(input_ids=ids, labels=ids)
+    assert out.logits.dtype == torch.bfloat16
+    out.loss.backward()
+    grads = [p.grad for n, p in model.named_parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="r must be"):
+        SSMLoRAConfig(r=0)
+    with pytest.raises(ValueError, match="state_dropout"):
+        SSMLoRAConfig(state_dropout=1.0)
+    with pytest.raises(ValueError, match="activation"):
+        SSMLoRAConfig(activation="softmax")
+    with pytest.raises(ValueError, match="init_weights"):
+        SSMLoRAConfig(init_weights="kaiming")
