@@ -370,7 +370,8 @@ def bench_scan(hrm, lengths, device, repeats) -> list[dict]:
 
 def _scan_fft(adapter: SSMAdapter, v: torch.Tensor) -> torch.Tensor:
     kd, ko = adapter.state_kernel(v.shape[-2])
-    return modal_fft_scan(v, kd, ko, adapter._partner())
+    partner = adapter.partner if adapter.parametrization == "modal" else None
+    return modal_fft_scan(v, kd, ko, partner)
 
 
 def _scan_sequential(adapter: SSMAdapter, v: torch.Tensor) -> torch.Tensor:
@@ -437,11 +438,11 @@ def _print_progress(label: str, row: dict) -> None:
 
 
 def _fmt_ms(s: float | None) -> str:
-    return "—" if s is None else f"{1e3 * s:9.2f}"
+    return f"{'—':>9}" if s is None else f"{1e3 * s:9.2f}"
 
 
 def _fmt_mb(b: int | None) -> str:
-    return "—" if b is None else f"{b / 2**20:9.1f}"
+    return f"{'—':>9}" if b is None else f"{b / 2**20:9.1f}"
 
 
 def _ratio(a: float | None, b: float | None) -> str:

@@ -15,10 +15,10 @@ Examples
 from __future__ import annotations
 
 from ._validation import UnstableSystemError
-from .empirical import empirical_gramian
+from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
 from .gramians import gramian, hsv
 from .hankel import hankel_hsv, hankel_matrix
-from .identification import era
+from .identification import ERAInfo, era
 from .norms import h2_norm, hinf_norm
 from .systems import (
     StateSpace,
@@ -37,7 +37,9 @@ from .truncation import Reduction, balanced_truncation
 __version__ = "0.1.0"
 
 __all__ = [
+    "ERAInfo",
     "Reduction",
+    "Simulator",
     "StateSpace",
     "UnstableSystemError",
     "as_state_space",
@@ -45,6 +47,8 @@ __all__ = [
     "c2d",
     "d2c",
     "empirical_gramian",
+    "empirical_gramian_factors",
+    "empirical_hsv",
     "era",
     "from_control",
     "from_scipy",

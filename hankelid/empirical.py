@@ -646,6 +646,9 @@ def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.
     >>> bool(np.allclose(Lc @ Lc.T, hk.empirical_gramian(sys, "c", length=500)))
     True
     """
+    unknown = sorted(set(options) - set(_Options.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"unknown estimator options {unknown}; use {sorted(_Options.__dataclass_fields__)}")
     opts = _options(**options)
     Sc, So = _snapshots(sys, (True, True), opts)
     return _factor(Sc), _factor(So)

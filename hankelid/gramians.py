@@ -500,16 +500,31 @@ def _hammarling(sd: _SchurData, B: np.ndarray, discrete: bool) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- public API
-def _check_stable(sys: StateSpace, what: str) -> None:
-    if not sys.is_stable():
-        margin = sys.stability_margin()
-        region = "|z| < 1" if sys.is_discrete else "Re(s) < 0"
-        raise UnstableSystemError(
-            f"{what} needs a stable system (all poles in {region}); this "
-            f"{'discrete' if sys.is_discrete else 'continuous'}-time system {sys!r} has a pole "
-            f"{'outside the unit disk' if sys.is_discrete else 'in the closed right half-plane'} "
-            f"(stability margin {margin:.3g})"
-        )
+def _poles_from_schur(sd: _SchurData) -> np.ndarray:
+    return np.diag(sd.Tc).copy() if sd.G else np.diag(sd.T).astype(complex)
+
+
+def _stable_with_offset(poles: np.ndarray, discrete: bool, offset: float = 0.0) -> bool:
+    if discrete:
+        return bool(np.all(np.abs(poles) < 1.0 - offset))
+    return bool(np.all(poles.real < -offset))
+
+
+def _unstable_error(sys: StateSpace, what: str, poles: np.ndarray) -> UnstableSystemError:
+    if sys.is_discrete:
+        worst = poles[np.argmax(np.abs(poles))]
+        where = f"pole {worst:.4g} with |z| = {abs(worst):.4g} >= 1"
+        region = "inside the unit circle |z| < 1"
+    else:
+        worst = poles[np.argmax(poles.real)]
+        where = f"pole {worst:.4g} with Re(s) = {worst.real:.4g} >= 0"
+        region = "in the open left half-plane Re(s) < 0"
+    domain = "discrete" if sys.is_discrete else "continuous"
+    return UnstableSystemError(
+        f"{what} needs a stable system (all poles {region}), but this {domain}-time system "
+        f"(n={sys.n}) has a {where}; use hsv()/balanced_truncation(), which split off the "
+        f"unstable part, or hankelid.decomposition.stable_unstable_split()"
+    )
 
 
 def _compressed(X: np.ndarray, n: int) -> np.ndarray:
@@ -524,7 +539,7 @@ def _factors_from_schur(
     sys: StateSpace, sd: _SchurData, kinds: str = "co"
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Factors in *Schur coordinates*: ``Wc = Z Uc Uc^T Z^T``, ``Wo = Z Uo Uo^T Z^T``."""
-    A, B, C, _ = sys.matrices
+    _, B, C, _ = sys.matrices
     n = sys.n
     Z = sd.Z
     disc = sys.is_discrete
@@ -538,6 +553,34 @@ def _factors_from_schur(
         Ur = _hammarling(sdr, _compressed(Cs[:, ::-1].T, n), disc)
         Uo = np.ascontiguousarray(Ur[::-1])
     return Uc, Uo
+
+
+@dataclass
+class _ExactFactors:
+    """``Lc = Z Uc``, ``Lo = Z Uo`` kept in Schur coordinates (``Z = None``: identity)."""
+
+    Z: np.ndarray | None
+    Uc: np.ndarray
+    Uo: np.ndarray
+
+    @property
+    def Lc(self) -> np.ndarray:
+        return self.Uc if self.Z is None else self.Z @ self.Uc
+
+    @property
+    def Lo(self) -> np.ndarray:
+        return self.Uo if self.Z is None else self.Z @ self.Uo
+
+
+def _exact_factors(sys: StateSpace, what: str) -> _ExactFactors:
+    """Schur form, stability check from its eigenvalues, and both factors."""
+    sd = _schur_data(sys.A)
+    poles = _poles_from_schur(sd)
+    if not _stable_with_offset(poles, sys.is_discrete):
+        raise _unstable_error(sys, what, poles)
+    Uc, Uo = _factors_from_schur(sys, sd)
+    assert Uc is not None and Uo is not None
+    return _ExactFactors(sd.Z, Uc, Uo)
 
 
 def gramian_factors(sys: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -562,13 +605,8 @@ def gramian_factors(sys: Any) -> tuple[np.ndarray, np.ndarray]:
     True
     """
     sys = _as_state_space(sys)
-    _check_stable(sys, "gramian_factors")
-    sd = _schur_data(sys.A)
-    Uc, Uo = _factors_from_schur(sys, sd)
-    assert Uc is not None and Uo is not None
-    if sd.Z is None:
-        return Uc, Uo
-    return sd.Z @ Uc, sd.Z @ Uo
+    f = _exact_factors(sys, "gramian_factors")
+    return f.Lc, f.Lo
 
 
 def _closed_form_diagonal(a: np.ndarray, F: np.ndarray, discrete: bool) -> np.ndarray:
@@ -626,15 +664,15 @@ def gramian(sys: Any, kind: str, *, factor: bool = False) -> np.ndarray:
     kind = kind.lower()
     if not isinstance(factor, (bool, np.bool_)):
         raise ValueError(f"factor must be True or False, got {factor!r}")
-    _check_stable(sys, "gramian")
-    A, B, C, _ = sys.matrices
-    diag_A = np.count_nonzero(A - np.diag(np.diag(A))) == 0
-    if diag_A and not factor:
-        a = np.diag(A)
-        F = B if kind == "c" else C.T
+    sd = _schur_data(sys.A)
+    poles = _poles_from_schur(sd)
+    if not _stable_with_offset(poles, sys.is_discrete):
+        raise _unstable_error(sys, "gramian", poles)
+    if sd.diagonal and not factor:
+        a = np.diag(sys.A)
+        F = sys.B if kind == "c" else sys.C.T
         W = _closed_form_diagonal(a, F, sys.is_discrete)
         return 0.5 * (W + W.T)
-    sd = _schur_data(A)
     Uc, Uo = _factors_from_schur(sys, sd, kinds=kind)
     U = Uc if kind == "c" else Uo
     assert U is not None
@@ -646,7 +684,15 @@ def gramian(sys: Any, kind: str, *, factor: bool = False) -> np.ndarray:
 
 
 def hsv_from_factors(Lc: np.ndarray, Lo: np.ndarray) -> np.ndarray:
-    """Hankel singular values as the singular values of ``Lo^T Lc`` (descending)."""
+    """Hankel singular values as the singular values of ``Lo^T Lc`` (descending).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hankelid.gramians import hsv_from_factors
+    >>> hsv_from_factors(np.eye(2), np.diag([3.0, 1.0]))
+    array([3., 1.])
+    """
     s = sla.svd(Lo.T @ Lc, compute_uv=False, check_finite=False, lapack_driver="gesdd")
     return np.sort(np.abs(s))[::-1]
 
@@ -664,7 +710,8 @@ def hsv(sys: Any, *, offset: float = 1e-8) -> np.ndarray:
 
     Computed as the singular values of ``Lo^T Lc`` where ``Lc``, ``Lo`` are square-root
     factors of the Gramians from Hammarling's method (one shared Schur form).  Accurate to
-    about ``n * eps * sigma_1`` in absolute terms, so the small values are meaningful.
+    a small multiple of ``eps * sigma_1`` in absolute terms, so the small values are
+    meaningful.
 
     Parameters
     ----------
@@ -677,8 +724,8 @@ def hsv(sys: Any, *, offset: float = 1e-8) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n,)
-        For an unstable system, the HSVs of its stable part (additive decomposition)
-        preceded by one ``inf`` per unstable mode, as MATLAB's ``hsvd`` does.
+        For an unstable system, one ``inf`` per unstable mode followed by the HSVs of the
+        stable part (additive decomposition), as MATLAB's ``hsvd`` does.
 
     Examples
     --------
@@ -687,16 +734,17 @@ def hsv(sys: Any, *, offset: float = 1e-8) -> np.ndarray:
     >>> sys = hk.StateSpace([[-1.0]], [[1.0]], [[1.0]])
     >>> hk.hsv(sys)                                   # Wc = Wo = 1/2
     array([0.5])
-    >>> sysd = hk.c2d(hk.random_stable(6, seed=1), 0.1, "tustin")
-    >>> bool(np.allclose(hk.hsv(sysd), hk.hsv(hk.random_stable(6, seed=1))))
+    >>> sysc = hk.random_stable(6, seed=1)
+    >>> bool(np.allclose(hk.hsv(hk.c2d(sysc, 0.1, "tustin")), hk.hsv(sysc)))
     True
     >>> hk.hsv(hk.StateSpace([[1.0, 0.0], [0.0, -1.0]], [[1.0], [1.0]], [[1.0, 1.0]]))
     array([inf, 0.5])
     """
     sys = _as_state_space(sys)
     offset = _check_offset(offset)
-    if _is_stable_with_offset(sys, offset):
-        sd = _schur_data(sys.A)
+    sd = _schur_data(sys.A)
+    poles = _poles_from_schur(sd)
+    if _stable_with_offset(poles, sys.is_discrete, offset):
         Uc, Uo = _factors_from_schur(sys, sd)
         assert Uc is not None and Uo is not None
         return hsv_from_factors(Uc, Uo)
@@ -707,10 +755,3 @@ def hsv(sys: Any, *, offset: float = 1e-8) -> np.ndarray:
     if split.stable is None:
         return inf
     return np.concatenate([inf, hsv(split.stable, offset=0.0)])
-
-
-def _is_stable_with_offset(sys: StateSpace, offset: float) -> bool:
-    ev = np.linalg.eigvals(sys.A)
-    if sys.is_discrete:
-        return bool(np.all(np.abs(ev) < 1.0 - offset))
-    return bool(np.all(ev.real < -offset))

@@ -350,6 +350,9 @@ def era(
         order = check_count(order, "order")
     if tol is not None:
         tol = check_tol(tol)
+    for name, flag in (("stable", stable), ("return_info", return_info)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
     if svd not in ("auto", "dense", "randomized"):
         raise ValueError(f"svd must be 'auto', 'dense' or 'randomized', got {svd!r}")
     _, p, m = avg.shape

@@ -7,17 +7,20 @@ FFT convolution beside the MLP blocks of Mistral-class models, as a native PEFT 
 from __future__ import annotations
 
 from .bridge import adapter_layers, from_state_space, reduce_adapters, to_state_space
-from .params import match_parameters
+from .params import ParameterMatch, hrm_trainable_count, lora_trainable_count, match_parameters
 from .peft_method import HRMConfig
 from .scan import fft_scan, ssm_kernel
 from .ssmlora import SSMLoRAConfig
 
 __all__ = [
     "HRMConfig",
+    "ParameterMatch",
     "SSMLoRAConfig",
     "adapter_layers",
     "fft_scan",
     "from_state_space",
+    "hrm_trainable_count",
+    "lora_trainable_count",
     "match_parameters",
     "reduce_adapters",
     "ssm_kernel",

@@ -23,9 +23,10 @@ float64; casts to float16/bfloat16 are refused so bf16/fp16 models keep a float3
     ``a = -exp(log_a)``, ``dt = clamp(softplus(log_dt), dt_min, dt_max)``, zero-order hold
     ``A_bar = exp(dt a)``, ``B_bar = (exp(dt a) - 1) / a * B`` (per state).
 ``"modal"`` (real modal form; holds any stable reduced model exactly)
-    ``nu``, ``theta`` (d), ``B`` (= B_bar, d x D_in), ``C`` (D_out x d), ``gate`` () and the
-    buffer ``partner`` (d, int64).  Slot ``j`` with ``partner[j] == j`` is a real pole
-    ``rho_j cos(theta_j)``; slots ``j < k = partner[j]`` form the block
+    ``nu``, ``theta`` (d), ``B`` (d x D_in), ``C`` (D_out x d), ``gate`` () and the buffer
+    ``partner`` (d, int64), with ``B_bar = sqrt(1 - rho^2) B`` (LRU's input normalization).
+    Slot ``j`` with ``partner[j] == j`` is a real pole ``rho_j cos(theta_j)``; slots
+    ``j < k = partner[j]`` form the block
     ``rho [[cos theta, sin theta], [-sin theta, cos theta]]`` of the complex-conjugate pair
     ``rho e^{+-i theta}``, with ``rho = exp(-exp(nu))`` (always stable) and ``nu``, ``theta``
     of a pair taken as the mean over its two slots.  Any diagonalizable stable ``A_r`` (a
@@ -149,12 +150,54 @@ class SSMAdapter(nn.Module):
         self.dt_max = float(dt_max)
         self.hankel_info: _init.HankelInit | None = None
 
+        # The initialization is numerical work on the CPU (NumPy for the Hankel init) whatever the
+        # ambient default device; the parameters then go to that device.  On "meta" (shape-only
+        # models, e.g. parameter counting) the Hankel init's reduction is skipped.
+        target = torch.get_default_device()
+        with torch.device("cpu"):
+            self._initialize(
+                init,
+                float(gate_init),
+                hankel_order,
+                hankel_gramians,
+                hankel_length,
+                hankel_trajectories,
+                seed,
+                shapes_only=target.type == "meta",
+            )
+        if target.type != "cpu":
+            self.to(target)
+
+    def _initialize(
+        self,
+        init: str,
+        gate_init: float,
+        hankel_order: int | None,
+        hankel_gramians: str,
+        hankel_length: int,
+        hankel_trajectories: int | None,
+        seed: int | None,
+        *,
+        shapes_only: bool,
+    ) -> None:
+        dt_min, dt_max, parametrization = self.dt_min, self.dt_max, self.parametrization
         gen = None
         if seed is not None:
             gen = torch.Generator().manual_seed(int(seed))
         d, Din, Dout = self.d_state, self.in_features, self.out_features
-        self.gate = nn.Parameter(torch.tensor(float(gate_init), dtype=torch.float32))
+        self.gate = nn.Parameter(torch.tensor(gate_init, dtype=torch.float32))
 
+        if init == "hankel" and shapes_only:
+            placeholder = _init.ModalRealization(
+                rho=np.full(d, 0.5),
+                theta=np.zeros(d),
+                partner=np.arange(d),
+                B=np.zeros((d, Din)),
+                C=np.zeros((Dout, d)),
+                condition=1.0,
+            )
+            self._set_modal(placeholder, dtype=torch.float32, device=torch.device("cpu"))
+            return
         if init == "hankel":
             info = _init.hankel_reduction(
                 Din,
@@ -272,7 +315,11 @@ class SSMAdapter(nn.Module):
 
         self.nu = P(nu)
         self.theta = P(np.asarray(modal.theta, dtype=float))
-        self.B = P(np.asarray(modal.B, dtype=float))
+        # B is stored normalized (see _B_bar); divide by the scale the module will compute from
+        # its own (rounded) nu, so that only the rounding of B itself remains.
+        nu_stored = torch.as_tensor(nu, dtype=torch.float64).to(dtype).to(torch.float64).numpy()
+        gamma = np.sqrt(-np.expm1(-2.0 * np.exp(nu_stored)))
+        self.B = P(np.asarray(modal.B, dtype=float) / gamma[:, None])
         self.C = P(np.asarray(modal.C, dtype=float))
         self.register_buffer("partner", torch.as_tensor(np.asarray(modal.partner, dtype=np.int64)).to(device))
         self.d_state = d
@@ -315,7 +362,13 @@ class SSMAdapter(nn.Module):
         if self.parametrization == "s4d":
             dt, a = self._dt_a()
             return (torch.expm1(dt * a) / a)[:, None] * self.B
-        return self.B
+        # Modal: B_bar = gamma B with gamma = sqrt(1 - rho^2) (the LRU normalization, Orvieto et
+        # al. 2023): a unit white-noise input then gives each mode a state variance of |B|^2
+        # whatever rho, so a step on B moves slow and fast modes alike (a raw B_bar would be
+        # amplified by 1 / (1 - rho) on slow modes and make plain optimizer steps unstable).
+        nu, _ = self._modal_params()
+        gamma = torch.sqrt(-torch.expm1(-2.0 * torch.exp(nu)))
+        return gamma[:, None] * self.B
 
     def _partner(self) -> torch.Tensor | None:
         return self.partner if self.parametrization == "modal" else None

@@ -46,6 +46,7 @@ from torch import nn
 import hankelid as hk
 
 from .adapter import SSMAdapter
+from .init import balanced_reduction
 
 __all__ = [
     "AdapterReduction",
@@ -221,7 +222,12 @@ def from_state_space(
 # ---------------------------------------------------------------------------- reduction
 @dataclass
 class AdapterReduction:
-    """One adapter's balanced truncation inside :func:`reduce_adapters`."""
+    """One adapter's balanced truncation inside :func:`reduce_adapters`.
+
+    ``hsv`` and ``error_bound`` are those of the layer's system (gate included); ``system`` is
+    the reduced system that was loaded (in :func:`to_state_space`'s convention) and
+    ``reduction`` the :class:`hankelid.Reduction` behind it.
+    """
 
     layer: str
     adapter: str | None
@@ -232,6 +238,7 @@ class AdapterReduction:
     gate: float
     in_features: int = 0
     out_features: int = 0
+    system: hk.StateSpace | None = field(repr=False, default=None)
     reduction: Any = field(repr=False, default=None)
 
     @property
@@ -287,18 +294,6 @@ class ReductionReport(list):
 
 def _key(r: AdapterReduction) -> str:
     return r.layer if r.adapter is None else f"{r.layer}/{r.adapter}"
-
-
-def _balanced_truncation(
-    sys: hk.StateSpace, order: int | None, tol: float | None, gramians: str, options: dict[str, Any]
-):
-    if gramians == "exact":
-        if options:
-            raise ValueError(f"estimator options {sorted(options)} only apply to gramians='empirical'")
-        return hk.balanced_truncation(sys, order=order, tol=tol)
-    if gramians == "empirical":
-        return hk.balanced_truncation(sys, order=order, tol=tol, gramians="empirical", **options)
-    raise ValueError(f"gramians must be 'exact' or 'empirical', got {gramians!r}")
 
 
 def reduce_adapters(
@@ -381,8 +376,8 @@ def reduce_adapters(
                 sys = hk.StateSpace(A, B, C, None, dt=1.0)
             r_eff = None if r is None else min(int(r), n)
             tol_eff = tol if r_eff is None else None
-            red = _balanced_truncation(sys, r_eff, tol_eff, gramians, estimator_options)
-            ad.load_state_space(red.system, gate="keep")
+            reduced, red = balanced_reduction(sys, r_eff, tol=tol_eff, gramians=gramians, **estimator_options)
+            ad.load_state_space(reduced, gate="keep")
             hsv = np.asarray(red.hsv, dtype=float) * (0.0 if g == 0.0 else 1.0)
             bound = float(red.error_bound) * (0.0 if g == 0.0 else 1.0)
             entry = AdapterReduction(
@@ -395,6 +390,7 @@ def reduce_adapters(
                 gate=g,
                 in_features=ad.in_features,
                 out_features=ad.out_features,
+                system=reduced,
                 reduction=red,
             )
             report.append(entry)

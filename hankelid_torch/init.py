@@ -29,6 +29,7 @@ import hankelid as hk
 
 __all__ = [
     "ModalRealization",
+    "balanced_reduction",
     "hankel_reduction",
     "input_output_matrices",
     "inverse_softplus",
@@ -150,12 +151,16 @@ def hankel_reduction(
     gramians : {"empirical", "exact"}
         ``"exact"``: Lyapunov Gramians of the full system.  ``"empirical"``: Gramians
         estimated from ``trajectories`` random Gaussian input sequences of ``length`` samples
-        (white noise on all ``D_in`` inputs at once for the controllability Gramian, and on all
-        ``D_out`` inputs of the adjoint system for the observability Gramian -- one
-        trajectory excites every input, so the cost is ``O(trajectories * N * D * length)``
-        rather than ``D`` impulse responses); see :func:`hankelid.empirical_gramian`.
+        (``inputs="gaussian"`` of :func:`hankelid.empirical_gramian`): i.i.d. standard normal
+        white noise on all ``D_in`` inputs at once for the controllability Gramian, and on all
+        ``D_out`` inputs of the adjoint system for the observability Gramian, the estimate
+        being the finite-horizon Gramian of that length.  Only ``B u`` reaches the state, so
+        the estimator runs on the channel-compressed system of :func:`balanced_reduction`
+        (``N`` channels with the same law of ``B u``): the cost is
+        ``O(trajectories * N^2 * length)``, independent of ``D``.
     length, trajectories : int
-        Empirical estimator settings (ignored for exact Gramians).
+        Empirical estimator settings (ignored for exact Gramians); ``trajectories=None`` uses
+        the estimator's default (``max(256, 2 N)``).
     seed : int, optional
         Seed for the empirical estimator's Gaussian inputs (default: drawn from ``generator``
         / torch's global RNG, so ``torch.manual_seed`` reproduces the init).
@@ -179,9 +184,13 @@ def hankel_reduction(
         options = {"length": int(length), "seed": int(seed)}
         if trajectories is not None:
             options["n_trajectories"] = int(trajectories)
-    red = _balanced_truncation(_compress_channels(full), d_state, gramians, options)
-    A, B, C, _ = full.matrices
-    reduced = hk.StateSpace(red.Ti @ A @ red.T, red.Ti @ B, C @ red.T, dt=full.dt)
+    with warnings.catch_warnings():
+        # The horizon is the prescribed input length (the training context), so the estimate is
+        # meant to be the finite-horizon Gramian of the slow modes: no warning about it.
+        warnings.filterwarnings("ignore", message=r".*does not cover the decay", category=RuntimeWarning)
+        if gramians == "empirical":
+            options = {"inputs": "gaussian", **options}
+        reduced, red = balanced_reduction(full, d_state, gramians=gramians, **options)
     return HankelInit(
         full=full,
         reduced=reduced,
@@ -209,15 +218,41 @@ def _compress_channels(sys: hk.StateSpace) -> hk.StateSpace:
     return hk.StateSpace(A, Bc, Cc, dt=sys.dt)
 
 
-def _balanced_truncation(sys: hk.StateSpace, order: int, gramians: str, options: dict[str, Any]):
-    """``hankelid.balanced_truncation`` with exact or empirical (Gaussian-input) Gramians."""
-    if gramians == "exact":
-        return hk.balanced_truncation(sys, order=order)
-    with warnings.catch_warnings():
-        # The horizon is the prescribed input length (the training context), so the estimate is
-        # meant to be the finite-horizon Gramian of the slow modes: no warning about it.
-        warnings.filterwarnings("ignore", message=r".*does not cover the decay", category=RuntimeWarning)
-        return hk.balanced_truncation(sys, order=order, gramians="empirical", inputs="gaussian", **options)
+def balanced_reduction(
+    sys: hk.StateSpace,
+    order: int | None = None,
+    *,
+    tol: float | None = None,
+    gramians: str = "exact",
+    **estimator_options: Any,
+) -> tuple[hk.StateSpace, Any]:
+    r"""Balanced truncation of ``sys`` with Gramians computed on its channel-compressed twin.
+
+    :func:`hankelid.balanced_truncation` runs on :func:`_compress_channels` ``(sys)`` (at most
+    ``n`` inputs and outputs, the same exact Gramians and the same empirical estimates -- the
+    cost no longer grows with the width ``D``), and its projection ``(T, Ti)`` is applied to
+    ``sys``: the reduced model is ``(Ti A T, Ti B, C T, D)``.
+
+    Returns
+    -------
+    (reduced, reduction) : the reduced system and the :class:`hankelid.Reduction` (its
+    ``hsv``, ``error_bound``, ``T``, ``Ti`` hold for ``sys``; its ``system`` is the compressed one).
+
+    Examples
+    --------
+    >>> import numpy as np, hankelid as hk
+    >>> sys = hk.random_stable(6, 40, 30, dt=1.0, seed=0)      # wide: 40 inputs, 30 outputs
+    >>> red_sys, red = balanced_reduction(sys, 3)
+    >>> ref = hk.balanced_truncation(sys, order=3)
+    >>> bool(np.allclose(hk.markov_parameters(red_sys, 30), hk.markov_parameters(ref.system, 30)))
+    True
+    """
+    red = hk.balanced_truncation(
+        _compress_channels(sys), order=order, tol=tol, gramians=gramians, **estimator_options
+    )
+    A, B, C, D = sys.matrices
+    reduced = hk.StateSpace(red.Ti @ A @ red.T, red.Ti @ B, C @ red.T, D, dt=sys.dt)
+    return reduced, red
 
 
 # ---------------------------------------------------------------------------- modal form

@@ -36,6 +36,8 @@ from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from peft.utils.other import get_pattern_key
 from torch import nn
 
+from .peft_method import HRMConfig
+
 __all__ = ["ParameterMatch", "hrm_trainable_count", "lora_trainable_count", "match_parameters"]
 
 logger = logging.getLogger(__name__)
@@ -227,13 +229,7 @@ def _site_counts(peft_model: nn.Module) -> dict[str, int]:
     return counts
 
 
-def _hrm_config(**kwargs: Any):
-    from .peft_method import HRMConfig  # local: peft_method imports heavy model code
-
-    return HRMConfig(**kwargs)
-
-
-def hrm_trainable_count(model: nn.Module, hrm_config) -> tuple[int, dict[str, int]]:
+def hrm_trainable_count(model: nn.Module, hrm_config: HRMConfig) -> tuple[int, dict[str, int]]:
     """Trainable parameters of ``get_peft_model(model, hrm_config)``, counted on a meta copy.
 
     Parameters
@@ -377,8 +373,8 @@ def match_parameters(
         kwargs["modules_to_save"] = list(lora_config.modules_to_save)  # counted on both sides alike
 
     counting = _counting_kwargs(kwargs)
-    total1, sites1 = hrm_trainable_count(model, _hrm_config(d_state=1, **counting))
-    total2, sites2 = hrm_trainable_count(model, _hrm_config(d_state=2, **counting))
+    total1, sites1 = hrm_trainable_count(model, HRMConfig(d_state=1, **counting))
+    total2, sites2 = hrm_trainable_count(model, HRMConfig(d_state=2, **counting))
     if not sites1 or sites1.keys() != sites2.keys():
         raise ValueError(f"the HRM configuration {hrm_kwargs!r} creates no adapter site on this model")
     names = list(sites1)
@@ -392,10 +388,8 @@ def match_parameters(
     ds = _search(target, extra, slopes, intercepts)
     d_state = max(set(ds), key=ds.count)
     pattern = {k: d for k, d in zip(names, ds) if d != d_state}
-    config = _hrm_config(d_state=d_state, d_state_pattern=dict(pattern), **kwargs)
-    achieved, _ = hrm_trainable_count(
-        model, _hrm_config(d_state=d_state, d_state_pattern=pattern, **counting)
-    )
+    config = HRMConfig(d_state=d_state, d_state_pattern=dict(pattern), **kwargs)
+    achieved, _ = hrm_trainable_count(model, HRMConfig(d_state=d_state, d_state_pattern=pattern, **counting))
     deviation = (achieved - target) / target
     report = ParameterMatch(
         target=target,

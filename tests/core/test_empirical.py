@@ -236,6 +236,16 @@ def test_factors_reproduce_gramians_and_hsvs() -> None:
     assert np.allclose(empirical_hsv(sys, length=600), _exact_hsv(sys), rtol=1e-9)
 
 
+def test_factors_drive_empirical_balanced_truncation() -> None:
+    # The contract with balanced_truncation(gramians="empirical", **estimator_options).
+    sys = hk.random_stable(8, 2, 2, dt=1.0, seed=5)
+    emp = hk.balanced_truncation(sys, order=3, gramians="empirical", length=600)
+    exact = hk.balanced_truncation(sys, order=3)
+    assert np.allclose(emp.hsv, exact.hsv, rtol=1e-9)
+    w = np.linspace(0, np.pi, 50)
+    assert np.allclose(emp.system.frequency_response(w), exact.system.frequency_response(w), atol=1e-8)
+
+
 def test_gaussian_factors_and_hsvs() -> None:
     sys = hk.random_stable(8, 2, 2, dt=1.0, seed=15)
     kw = {"inputs": "gaussian", "length": 300, "seed": 2}
@@ -326,6 +336,11 @@ def test_bad_input_names_the_problem(sys: str, kwargs: dict, message: str) -> No
         target = systems[sys]
     with pytest.raises(ValueError, match=message):
         hk.empirical_gramian(target, kwargs.pop("kind"), **kwargs)
+
+
+def test_unknown_estimator_option_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown estimator options"):
+        empirical_gramian_factors(hk.random_stable(2, dt=1.0, seed=0), lenght=10)
 
 
 def test_gaussian_observability_needs_an_adjoint() -> None:

@@ -58,6 +58,17 @@ def test_identified_model_composes_with_gramian_analysis() -> None:
     assert np.allclose(info.hsv[:6], _exact_hsv(true), rtol=1e-8)
 
 
+def test_identified_model_composes_with_balanced_truncation() -> None:
+    true = hk.random_stable(8, 2, 2, dt=1.0, seed=5)
+    model = hk.era(hk.markov_parameters(true, 400))
+    ours, ref = hk.balanced_truncation(model, order=3), hk.balanced_truncation(true, order=3)
+    assert np.allclose(ours.hsv, ref.hsv, rtol=1e-8)
+    assert np.isclose(ours.error_bound, ref.error_bound, rtol=1e-8)
+    w = np.linspace(0, np.pi, 100)
+    diff = ours.system.frequency_response(w) - ref.system.frequency_response(w)
+    assert np.abs(diff).max() < 1e-8 * np.abs(ref.system.frequency_response(w)).max()
+
+
 def test_randomized_svd_agrees_with_dense() -> None:
     true = hk.random_stable(8, 3, 2, dt=1.0, seed=3)
     h = hk.markov_parameters(true, 200)
@@ -201,6 +212,7 @@ def test_stability_enforcement_leaves_stable_models_alone() -> None:
         ("exact2", {"tol": -1.0}, "tol must be positive"),
         ("exact2", {"dt": None}, "discrete-time model"),
         ("exact2", {"svd": "lanczos"}, "svd must be"),
+        ("exact2", {"stable": "yes"}, "stable must be True or False"),
         ([np.ones((10, 1, 1)), np.ones((9, 1, 1))], {}, "same shape"),
         ([], {}, "empty list"),
     ],

@@ -16,6 +16,7 @@ from hankelid_torch.experiments.train import TrainConfig
 TINY_TRAIN = TrainConfig(steps=3, batch_size=4, eval_samples=8, eval_batch_size=8, log_every=1)
 RECORD_KEYS = {
     "schema",
+    "experiment",
     "task",
     "family",
     "task_params",

@@ -31,6 +31,10 @@ def loaded(sys: hk.StateSpace, dtype=torch.float32) -> SSMAdapter:
     return SSMAdapter.from_state_space(sys).to(dtype)
 
 
+def markov(sys: hk.StateSpace, L: int) -> np.ndarray:
+    return hk.markov_parameters(sys, L)
+
+
 def kernel_error(ad: SSMAdapter, sys: hk.StateSpace, L: int) -> float:
     K = ad.kernel(L).detach().double().numpy()
     ref = hk.markov_parameters(sys, L + 1)[1:]
@@ -292,11 +296,24 @@ def test_hankel_init_kernel_equals_reduced_markov_parameters(gramians):
 
 
 def test_hankel_init_exact_is_the_balanced_truncation_of_the_full_system():
-    ad = SSMAdapter(10, 3, init="hankel", hankel_gramians="exact", seed=1, gate_init=1.0)
+    # D = 20 > N = 12: the Gramians are computed on the channel-compressed system
+    ad = SSMAdapter(20, 3, init="hankel", hankel_gramians="exact", seed=1, gate_init=1.0)
     info = ad.hankel_info
     red = hk.balanced_truncation(info.full, order=3)
     np.testing.assert_allclose(info.hsv, red.hsv, rtol=1e-10)
     assert kernel_error(ad, red.system, 50) < 1e-5
+
+
+@pytest.mark.parametrize("gramians", ["exact", "empirical"])
+def test_channel_compression_gives_the_same_truncation(gramians):
+    from hankelid_torch.init import balanced_reduction
+
+    sys = hk.random_stable(5, 30, 20, dt=1.0, seed=2, pole_radius=(0.1, 0.8))
+    opts = {"inputs": "impulse", "length": 400} if gramians == "empirical" else {}
+    reduced, red = balanced_reduction(sys, 2, gramians=gramians, **opts)
+    ref = hk.balanced_truncation(sys, order=2, gramians=gramians, **opts)
+    np.testing.assert_allclose(red.hsv, ref.hsv, rtol=1e-8)
+    np.testing.assert_allclose(markov(reduced, 30), markov(ref.system, 30), rtol=1e-7, atol=1e-10)
 
 
 def test_hankel_requires_modal():
@@ -385,11 +402,11 @@ def test_constructor_validation():
         SSMAdapter(4, 2)(torch.randn(2, 3, 5))
 
 
-@pytest.mark.parametrize("par", ["s4d", "modal"])
-def test_a_few_optimizer_steps_fit_a_target_filter(par):
+@pytest.mark.parametrize(("init", "par"), [("s4d", "s4d"), ("s4d", "modal"), ("random", "s4d")])
+def test_a_few_optimizer_steps_fit_a_target_filter(init, par):
     torch.manual_seed(0)
     target = SSMAdapter(6, 3, init="random", parametrization="modal", gate_init=1.0, seed=5)
-    ad = SSMAdapter(6, 4, init="random", parametrization=par, gate_init=0.0, seed=6)
+    ad = SSMAdapter(6, 4, init=init, parametrization=par, gate_init=0.0, seed=6)
     u = torch.randn(4, 32, 6)
     with torch.no_grad():
         y_target = target(u)
@@ -405,3 +422,11 @@ def test_a_few_optimizer_steps_fit_a_target_filter(par):
     A, _, _ = ad.discrete_system()
     A = A.detach().double().numpy()
     assert np.abs(np.linalg.eigvals(np.diag(A) if A.ndim == 1 else A)).max() < 1  # stays stable
+
+
+@pytest.mark.parametrize(("init", "par"), [*KINDS, ("hankel", None)])
+def test_construction_on_the_meta_device(init, par):
+    with torch.device("meta"):
+        ad = SSMAdapter(4096, 16, init=init, parametrization=par, hankel_gramians="exact")
+    assert all(t.is_meta for t in [*ad.parameters(), *ad.buffers()])
+    assert sum(p.numel() for p in ad.parameters()) == SSMAdapter.count_parameters(4096, 16)

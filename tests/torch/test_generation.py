@@ -48,11 +48,13 @@ def generate(model, ids, mask, *, use_cache, **kwargs):
     )
 
 
-@pytest.mark.parametrize("site", ["mlp", "attention"])
-def test_greedy_with_and_without_cache_identical(make_mistral, token_batch, device, site):
+@pytest.mark.parametrize(
+    ("site", "parametrization"), [("mlp", "s4d"), ("attention", "s4d"), ("mlp", "modal")]
+)
+def test_greedy_with_and_without_cache_identical(make_mistral, token_batch, device, site, parametrization):
     ids, mask = left_pad(token_batch([7, 4, 6], seed=2))
     ids, mask = ids.to(device), mask.to(device)
-    model = hrm(make_mistral(device=device), site=site)
+    model = hrm(make_mistral(device=device), site=site, parametrization=parametrization)
     cached = generate(model, ids, mask, use_cache=True, max_new_tokens=10)
     full = generate(model, ids, mask, use_cache=False, max_new_tokens=10)
     assert torch.equal(cached.sequences, full.sequences)
