@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from .bridge import adapter_layers, from_state_space, reduce_adapters, to_state_space
 from .params import ParameterMatch, hrm_trainable_count, lora_trainable_count, match_parameters
-from .peft_method import HRMConfig
+from .peft_method import HRMConfig, HRMLayer, HRMMergeError, HRMModel
 from .scan import fft_scan, ssm_kernel
 from .ssmlora import SSMLoRAConfig
 
 __all__ = [
     "HRMConfig",
+    "HRMLayer",
+    "HRMMergeError",
+    "HRMModel",
     "ParameterMatch",
     "SSMLoRAConfig",
     "adapter_layers",

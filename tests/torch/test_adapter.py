@@ -36,7 +36,7 @@ def markov(sys: hk.StateSpace, L: int) -> np.ndarray:
 
 
 def kernel_error(ad: SSMAdapter, sys: hk.StateSpace, L: int) -> float:
-    K = ad.kernel(L).detach().double().numpy()
+    K = ad.kernel(L).detach().cpu().double().numpy()
     ref = hk.markov_parameters(sys, L + 1)[1:]
     return float(np.abs(K - ref).max() / np.abs(ref).max())
 

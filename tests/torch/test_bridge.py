@@ -217,6 +217,22 @@ def test_reduce_with_empirical_gramians():
         reduce_adapters(net, order=2, seed=0)  # estimator options need gramians="empirical"
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_reduce_adapters_on_cuda_keeps_the_device():
+    net = tree(D=4, d=6).cuda()
+    before = {n: to_state_space(layer) for n, layer in adapter_layers(net)}
+    reduce_adapters(net, order=3)
+    for name, layer in adapter_layers(net):
+        ad = get_adapter(layer)
+        assert all(t.is_cuda for t in [*ad.parameters(), *ad.buffers()])
+        ref, _ = reference_bt(before[name], 3)
+        assert rel(markov(to_state_space(layer), 60), markov(ref, 60)) < 1e-5
+        u = torch.randn(2, 9, 4, device="cuda", dtype=torch.bfloat16)
+        y = ad(u, mask=torch.ones(2, 9, device="cuda"))
+        assert y.is_cuda and y.dtype == torch.bfloat16 and torch.isfinite(y.float()).all()
+
+
 # ---------------------------------------------------------------------------- PEFT model
 def test_reduce_adapters_on_a_peft_mistral_saves_and_loads(tmp_path):
     peft = pytest.importorskip("peft")
