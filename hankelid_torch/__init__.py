@@ -6,6 +6,7 @@ FFT convolution beside the MLP blocks of Mistral-class models, as a native PEFT 
 
 from __future__ import annotations
 
+from .adapter import SSMAdapter
 from .bridge import adapter_layers, from_state_space, reduce_adapters, to_state_space
 from .params import ParameterMatch, hrm_trainable_count, lora_trainable_count, match_parameters
 from .peft_method import HRMConfig, HRMLayer, HRMMergeError, HRMModel
@@ -18,6 +19,7 @@ __all__ = [
     "HRMMergeError",
     "HRMModel",
     "ParameterMatch",
+    "SSMAdapter",
     "SSMLoRAConfig",
     "adapter_layers",
     "fft_scan",

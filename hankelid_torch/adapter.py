@@ -92,6 +92,21 @@ class SSMAdapter(nn.Module):
     out_features : int, optional
         Output width ``D_out`` (default ``hidden_size``).
 
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, an unknown ``init`` or ``parametrization``, ``init="hankel"``
+        with ``parametrization="s4d"`` (a balanced truncation has complex and negative poles
+        that only the modal form holds), ``dt_min > dt_max``, or ``hankel_order < d_state``.
+
+    Notes
+    -----
+    The parameters are created on torch's default device (``with torch.device("meta")``
+    gives a shape-only adapter; the Hankel init then skips its reduction).  The time
+    convention and the link to :mod:`hankelid` are described in :mod:`hankelid_torch.bridge`:
+    ``to_state_space(adapter)`` is ``(A_bar, B_bar, alpha C, 0)`` and
+    ``adapter.kernel(L) == hankelid.markov_parameters(to_state_space(adapter), L + 1)[1:]``.
+
     Examples
     --------
     >>> import torch
