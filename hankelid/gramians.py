@@ -67,9 +67,14 @@ class _BlasHandles:
         api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
         proto = ctypes.CFUNCTYPE(
             None,
-            ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-            ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_int),
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.POINTER(ctypes.c_int),
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_int),
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_int),
         )
 
         def fetch(name: str) -> Any:
@@ -153,19 +158,43 @@ class _TriangularSolver:
             # A writable view of the diagonal of the F-ordered array.
             self._dview = self.T.reshape(-1, order="F")[:: self.n + 1]
             assert np.shares_memory(self._dview, self.T)
+            self._prepare_blas()
+
+    def _prepare_blas(self) -> None:
+        """Pre-resolve everything a BLAS call needs, so each solve is one foreign call."""
+        import ctypes
+
+        blas = self.blas
+        assert blas is not None
+        cplx = self.dtype is complex
+        self._trsv = blas.ztrsv if cplx else blas.dtrsv
+        self._trmv = blas.ztrmv if cplx else blas.dtrmv
+        self._buf = np.zeros(self.n, dtype=self.dtype)
+        self._buf_ptr = self._buf.ctypes.data
+        self._T_ptr = self.T.ctypes.data
+        self._k = ctypes.c_int(0)
+        self._ld = ctypes.c_int(self.n)
+        self._one = ctypes.c_int(1)
+        self._kref = ctypes.byref(self._k)
+        self._ldref = ctypes.byref(self._ld)
+        self._oneref = ctypes.byref(self._one)
 
     def solve(self, k: int, sigma: complex, c: np.ndarray) -> np.ndarray:
         if self.diagonal:
             return c / (self.d[:k] + sigma)
         if self.blas is not None:
-            y = np.array(c, dtype=self.dtype, order="C")
+            buf = self._buf
+            buf[:k] = c
             dv = self._dview
             dv[:k] += sigma
+            self._k.value = k
             try:
-                self.blas.trsv(self.T, k, y)
+                self._trsv(
+                    b"U", b"N", b"N", self._kref, self._T_ptr, self._ldref, self._buf_ptr, self._oneref
+                )
             finally:
                 dv[:k] = self.d[:k]
-            return y
+            return buf[:k].copy()
         M = np.array(self.T[:k, :k], order="F", dtype=np.result_type(self.T, sigma))
         M.flat[:: k + 1] += sigma
         return sla.solve_triangular(M, c, check_finite=False)
@@ -185,9 +214,11 @@ class _TriangularSolver:
         if self.diagonal:
             return self.d[:k] * y
         if self.blas is not None:
-            z = np.array(y, dtype=self.dtype, order="C")
-            self.blas.trmv(self.T, k, z)
-            return z
+            buf = self._buf
+            buf[:k] = y
+            self._k.value = k
+            self._trmv(b"U", b"N", b"N", self._kref, self._T_ptr, self._ldref, self._buf_ptr, self._oneref)
+            return buf[:k].copy()
         return self.T[:k, :k] @ y
 
 

@@ -71,8 +71,7 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
     ax.semilogy(k[finite], np.maximum(sig[finite], tiny), "o-", label=r"$\sigma_k$")
     if np.any(~finite):
         top = np.max(sig[finite]) if np.any(finite) else 1.0
-        ax.semilogy(k[~finite], np.full(np.sum(~finite), top), "^", color="C3",
-                    label="unstable mode")
+        ax.semilogy(k[~finite], np.full(np.sum(~finite), top), "^", color="C3", label="unstable mode")
     if bounds and np.any(finite):
         nu = int(np.sum(~finite))
         b = distinct_bounds(sig[finite])
@@ -87,8 +86,14 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
     return ax
 
 
-def error_bounds(sys: Any, orders: Sequence[int] | None = None, ax: Any = None, *,
-                 match_dc: bool = False, method: str = "sr") -> Any:
+def error_bounds(
+    sys: Any,
+    orders: Sequence[int] | None = None,
+    ax: Any = None,
+    *,
+    match_dc: bool = False,
+    method: str = "sr",
+) -> Any:
     """A-priori bound vs measured H-infinity error vs ``sigma_{r+1}``, per order.
 
     Parameters
@@ -130,8 +135,13 @@ def error_bounds(sys: Any, orders: Sequence[int] | None = None, ax: Any = None, 
     return _draw_error_bounds(orders, bound, actual, lower, ax)
 
 
-def _draw_error_bounds(orders: Sequence[int], bound: Sequence[float], actual: Sequence[float],
-                       lower: Sequence[float], ax: Any = None) -> Any:
+def _draw_error_bounds(
+    orders: Sequence[int],
+    bound: Sequence[float],
+    actual: Sequence[float],
+    lower: Sequence[float],
+    ax: Any = None,
+) -> Any:
     ax = _axes(ax)
     tiny = np.finfo(float).tiny
     ax.semilogy(orders, np.maximum(bound, tiny), "s--", label=r"bound $2\sum_{i>r}\sigma_i$")
@@ -145,8 +155,9 @@ def _draw_error_bounds(orders: Sequence[int], bound: Sequence[float], actual: Se
     return ax
 
 
-def frequency_response(systems: Any, w: Any = None, ax: Any = None,
-                       labels: Sequence[str] | None = None) -> Any:
+def frequency_response(
+    systems: Any, w: Any = None, ax: Any = None, labels: Sequence[str] | None = None
+) -> Any:
     """Largest singular value of ``G(jw)`` (``G(e^{jw dt})``) of one or several systems.
 
     Parameters

@@ -17,7 +17,7 @@ simulations -- and share one projection step (:func:`balance_from_factors`).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,8 @@ class Reduction:
     Attributes
     ----------
     system : StateSpace
-        The reduced model (same ``dt`` and ``D`` handling as the original).
+        The reduced model, with the original ``dt``; truncation keeps ``D``, singular
+        perturbation adjusts it so that the DC gain is kept.
     order : int
         Its number of states (unstable modes included).
     hsv : ndarray
@@ -96,7 +97,7 @@ class Reduction:
     hsv_exact: np.ndarray | None = None
     hsv_error: float | None = None
     n_unstable: int = 0
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Number of unstable modes kept whole (they come first in ``hsv``)."""
 
     def __post_init__(self) -> None:
         for name in ("hsv", "bounds", "T", "Ti", "hsv_exact"):
@@ -328,6 +329,16 @@ def balanced_truncation(
     -------
     Reduction
 
+    Notes
+    -----
+    In continuous time the truncated model of the square-root method is itself balanced,
+    with Gramians ``diag(sigma_1..sigma_r)``; in discrete time truncation yields a stable
+    but not balanced model (``A11 Sigma1 A11^T + B1 B1^T != Sigma1``), whereas singular
+    perturbation (``match_dc=True``) stays balanced in both domains.  Orders above the
+    numerically minimal order (HSVs below ``n * eps * sigma_1``) are lowered to it with a
+    warning.  With empirical Gramians the bound is computed from the estimated HSVs and is
+    only as good as the estimate (see ``hsv_error``).
+
     Raises
     ------
     ValueError
@@ -398,8 +409,9 @@ def balanced_truncation(
         eye = np.eye(n)
         bounds = np.full(n + 1, np.inf)
         bounds[n] = 0.0
-        return Reduction(sys, n, np.full(n, np.inf), 0.0, bounds, eye, eye, method, bool(match_dc),
-                         gramians, n_unstable=nu)
+        return Reduction(
+            sys, n, np.full(n, np.inf), 0.0, bounds, eye, eye, method, bool(match_dc), gramians, n_unstable=nu
+        )
 
     ns = stable.n
     # ---- factors of the stable part
@@ -436,7 +448,7 @@ def balanced_truncation(
     if split is None:
         rs = max(rs, 1)  # a system needs at least one state
     if rs > n_min:
-        if order is not None:
+        if order is not None and sig[0] > 0:
             warnings.warn(
                 f"order {order} exceeds the numerically minimal order {n_min + nu}: the "
                 f"remaining Hankel singular values are below {ns * _EPS:.1e} * sigma_1 "
@@ -455,6 +467,26 @@ def balanced_truncation(
         Dk = stable.dcgain().real if match_dc else stable.D
         system = split.unstable.with_D(Dk)
         T, Ti = split.T[:, ns:], split.Ti[ns:]
+    elif sig[0] == 0.0:
+        # no dynamics at all (G = D): keep one inert state so the result is a system
+        warnings.warn(
+            "all Hankel singular values are zero (the transfer function is the constant D); "
+            "returning a one-state model with B = 0 and C = 0",
+            UserWarning,
+            stacklevel=2,
+        )
+        a = 0.0 if sys.is_discrete else -1.0
+        red_s = StateSpace([[a]], np.zeros((1, stable.m)), np.zeros((stable.p, 1)), stable.D, sys.dt)
+        Ts = np.zeros((ns, 1))
+        Ts[0, 0] = 1.0
+        Tis = Ts.T.copy()
+        if split is None:
+            system, T, Ti = red_s, Ts, Tis
+        else:
+            assert split.unstable is not None
+            system = red_s + split.unstable
+            T = np.hstack([split.T[:, :ns] @ Ts, split.T[:, ns:]])
+            Ti = np.vstack([Tis @ split.Ti[:ns], split.Ti[ns:]])
     else:
         red_s, Ts, Tis, _ = balance_from_factors(
             stable, Lc, Lo, rs, method=method, match_dc=bool(match_dc), n_min=n_min, Z=Zs

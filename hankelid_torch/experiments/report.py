@@ -20,7 +20,7 @@ import numpy as np
 from .runner import RESULTS_FILE, read_records
 from .stats import compare_paired, summarize
 
-__all__ = ["paired_table", "results_table", "write_report"]
+__all__ = ["majority_baseline", "paired_table", "results_table", "write_report"]
 
 
 def _family_label(record: dict[str, Any]) -> str:
@@ -60,6 +60,32 @@ def results_table(records: list[dict[str, Any]]) -> str:
             f"| {rs[0]['metric']} | {_fmt([r['value'] for r in rs])} "
             f"| {_fmt([r['value_before'] for r in rs])} | {len(rs)} |"
         )
+    return "\n".join(lines)
+
+
+def majority_baseline(family: str, params: dict[str, Any], n: int) -> float:
+    """Accuracy of always answering the most frequent label of the fixed test set.
+
+    Examples
+    --------
+    >>> 0.5 <= majority_baseline("parity", {"T": 8}, 64) <= 1.0
+    True
+    """
+    from .tasks import make_task
+
+    gold = np.concatenate(
+        [b.targets[:, -1] for b in make_task(family, **params).eval_batches("test", n, 256)]
+    )
+    return float(np.unique(gold, return_counts=True)[1].max() / gold.size)
+
+
+def _baseline_table(records: list[dict[str, Any]], n: int) -> str | None:
+    rows = {r["task"]: r for r in records if r["metric"] == "accuracy"}
+    if not rows:
+        return None
+    lines = ["| task | majority-class accuracy (test set) |", "|---|---|"]
+    for task, r in rows.items():
+        lines.append(f"| {task} | {majority_baseline(r['family'], r['task_params'], n):.4f} |")
     return "\n".join(lines)
 
 
@@ -282,6 +308,16 @@ def write_report(
         "",
         paired_table(records, reference),
     ]
+    baseline = _baseline_table(records, int(cfg.get("train", {}).get("eval_samples", 256)))
+    if baseline:
+        parts += [
+            "",
+            "## Chance level",
+            "",
+            "A classifier that ignores the input entirely scores:",
+            "",
+            baseline,
+        ]
     reduction = _reduction_table(records)
     if reduction:
         parts += [

@@ -35,8 +35,10 @@ def _reference(sys: hk.StateSpace, kind: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dt", [None, 0.5])
-@pytest.mark.parametrize(("n", "m", "p", "seed"), [(1, 1, 1, 0), (2, 1, 2, 1), (5, 2, 1, 2), (12, 3, 2, 3),
-                                                   (40, 1, 1, 4), (80, 2, 3, 5)])
+@pytest.mark.parametrize(
+    ("n", "m", "p", "seed"),
+    [(1, 1, 1, 0), (2, 1, 2, 1), (5, 2, 1, 2), (12, 3, 2, 3), (40, 1, 1, 4), (80, 2, 3, 5)],
+)
 def test_gramians_solve_the_equations(dt, n, m, p, seed) -> None:
     sys = hk.random_stable(n, m, p, dt=dt, seed=seed)
     for kind in ("c", "o"):

@@ -57,8 +57,14 @@ def _continuous(n: int, m: int, p: int, seed: int) -> hk.StateSpace:
     return hk.StateSpace(A, rng.standard_normal((n, m)), rng.standard_normal((p, n)))
 
 
-CASES = [(8, 1, 1, 0, 1e2), (13, 2, 1, 1, 1e3), (17, 1, 2, 2, 1e4), (22, 2, 2, 3, 1e3), (29, 1, 1, 4, 1e4),
-         (11, 3, 2, 5, 1e4)]
+CASES = [
+    (8, 1, 1, 0, 1e2),
+    (13, 2, 1, 1, 1e3),
+    (17, 1, 2, 2, 1e4),
+    (22, 2, 2, 3, 1e3),
+    (29, 1, 1, 4, 1e4),
+    (11, 3, 2, 5, 1e4),
+]
 
 
 @pytest.mark.parametrize(("n", "m", "p", "seed", "cond"), CASES)
@@ -131,8 +137,9 @@ def _with_unstable(dt):
     rng = np.random.default_rng(2)
     lam = np.array([1.5, 1.2, 0.5, -0.3, 0.2]) if dt else np.array([0.5, 0.2, -1.0, -2.0, -3.0])
     Q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
-    return hk.StateSpace(Q @ np.diag(lam) @ Q.T, rng.standard_normal((5, 1)), rng.standard_normal((1, 5)),
-                         dt=dt)
+    return hk.StateSpace(
+        Q @ np.diag(lam) @ Q.T, rng.standard_normal((5, 1)), rng.standard_normal((1, 5)), dt=dt
+    )
 
 
 @pytest.mark.parametrize("dt", [None, 1.0])

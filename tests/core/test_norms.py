@@ -20,8 +20,9 @@ def _grid_peak(sys: hk.StateSpace) -> float:
 @pytest.mark.parametrize("dt", [None, 0.5])
 def test_hinf_upper_bounds_a_dense_grid_and_is_attained(dt) -> None:
     for seed in range(6):
-        sys = hk.random_stable(3 + 2 * seed, 1 + seed % 3, 1 + seed % 2, dt=dt, seed=seed,
-                               feedthrough=bool(seed % 2))
+        sys = hk.random_stable(
+            3 + 2 * seed, 1 + seed % 3, 1 + seed % 2, dt=dt, seed=seed, feedthrough=bool(seed % 2)
+        )
         g, w = hk.hinf_norm(sys, return_frequency=True)
         grid = _grid_peak(sys)
         assert grid <= g * (1 + 1e-9)

@@ -25,8 +25,7 @@ def systems(draw, min_n: int = 2, max_n: int = 10):
     feedthrough = draw(st.booleans())
     log_cond = draw(st.floats(0.0, 3.0))
     dt = draw(st.sampled_from([0.05, 0.5, 1.0])) if discrete else None
-    sys = hk.random_stable(n, m, p, dt=dt, seed=seed, feedthrough=feedthrough,
-                           pole_radius=(0.05, 0.9))
+    sys = hk.random_stable(n, m, p, dt=dt, seed=seed, feedthrough=feedthrough, pole_radius=(0.05, 0.9))
     if log_cond > 0:  # hide it behind a non-orthogonal change of basis
         rng = np.random.default_rng(seed + 1)
         U, _ = np.linalg.qr(rng.standard_normal((n, n)))

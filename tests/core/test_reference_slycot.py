@@ -51,8 +51,10 @@ def test_hsvd_real_parts(seed) -> None:
     assert np.allclose(sig[:k], ref[:k], rtol=1e-6)
 
 
-@pytest.mark.parametrize(("seed", "order", "method"), [(0, 2, "truncate"), (1, 3, "truncate"),
-                                                       (2, 4, "matchdc"), (3, 3, "matchdc")])
+@pytest.mark.parametrize(
+    ("seed", "order", "method"),
+    [(0, 2, "truncate"), (1, 3, "truncate"), (2, 4, "matchdc"), (3, 3, "matchdc")],
+)
 def test_balred_transfer_functions(seed, order, method) -> None:
     sys = hk.random_stable(8, 2, 2, seed=seed)
     with warnings.catch_warnings():
@@ -95,8 +97,13 @@ def _unstable(dt):
     rng = np.random.default_rng(7)
     lam = np.array([1.2, 0.8, 0.5, -0.3, 0.2, 0.1]) if dt else np.array([0.3, -0.5, -1.0, -2.0, -4.0, -6.0])
     Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
-    return hk.StateSpace(Q @ np.diag(lam) @ Q.T, rng.standard_normal((6, 2)), rng.standard_normal((2, 6)),
-                         rng.standard_normal((2, 2)), dt=dt)
+    return hk.StateSpace(
+        Q @ np.diag(lam) @ Q.T,
+        rng.standard_normal((6, 2)),
+        rng.standard_normal((2, 6)),
+        rng.standard_normal((2, 2)),
+        dt=dt,
+    )
 
 
 def _ab09nd(sys, nr):
@@ -108,8 +115,9 @@ def _ab09nd(sys, nr):
     dico = "D" if sys.is_discrete else "C"
     alpha = 1.0 - 1e-8 if sys.is_discrete else -1e-8
     A, B, C, D = (np.asfortranarray(np.array(x)) for x in sys.matrices)
-    nr, Ar, Br, Cr, Dr, ns, hsv = slycot.ab09nd(dico, "B", "N", sys.n, sys.m, sys.p, A, B, C, D,
-                                               alpha=alpha, nr=nr)
+    nr, Ar, Br, Cr, Dr, ns, hsv = slycot.ab09nd(
+        dico, "B", "N", sys.n, sys.m, sys.p, A, B, C, D, alpha=alpha, nr=nr
+    )
     return hk.StateSpace(Ar[:nr, :nr], Br[:nr], Cr[:, :nr], Dr, sys.dt), ns, hsv
 
 

@@ -16,11 +16,19 @@ from hankelid.truncation import distinct_bounds
 
 def _unstable_system(dt):
     rng = np.random.default_rng(4)
-    lam = np.array([1.3, 0.95 + 0.1, 0.6, -0.4, 0.3, 0.1, 0.05]) if dt else np.array(
-        [0.4, 0.1, -0.5, -1.0, -2.0, -4.0, -7.0])
+    lam = (
+        np.array([1.3, 0.95 + 0.1, 0.6, -0.4, 0.3, 0.1, 0.05])
+        if dt
+        else np.array([0.4, 0.1, -0.5, -1.0, -2.0, -4.0, -7.0])
+    )
     Q, _ = np.linalg.qr(rng.standard_normal((7, 7)))
-    return hk.StateSpace(Q @ np.diag(lam) @ Q.T, rng.standard_normal((7, 2)), rng.standard_normal((2, 7)),
-                         rng.standard_normal((2, 2)), dt=dt)
+    return hk.StateSpace(
+        Q @ np.diag(lam) @ Q.T,
+        rng.standard_normal((7, 2)),
+        rng.standard_normal((2, 7)),
+        rng.standard_normal((2, 2)),
+        dt=dt,
+    )
 
 
 # --------------------------------------------------------------------------- basic contract
@@ -124,6 +132,15 @@ def test_order_above_minimal_warns() -> None:
     assert red.order == 2
 
 
+def test_system_without_dynamics() -> None:
+    sys = hk.StateSpace(-np.eye(3), np.zeros((3, 1)), np.ones((1, 3)), [[2.0]])
+    assert np.array_equal(hk.hsv(sys), np.zeros(3))
+    with pytest.warns(UserWarning, match="all Hankel singular values are zero"):
+        red = hk.balanced_truncation(sys, 2)
+    assert red.order == 1 and red.error_bound == 0.0
+    assert np.allclose(red.system.frequency_response([0.0, 3.0]), 2.0)
+
+
 # --------------------------------------------------------------------------- unstable systems
 @pytest.mark.parametrize("dt", [None, 1.0])
 @pytest.mark.parametrize("match_dc", [False, True])
@@ -148,7 +165,8 @@ def test_unstable_part_kept_whole(dt, match_dc) -> None:
     err = hk.hinf_norm(parts.stable - red_s.system)
     assert err <= red.error_bound * (1 + 1e-6)
     w = np.array([0.3, 1.1])
-    assert np.allclose(red.system.frequency_response(w), (red_s.system + parts.unstable).frequency_response(w))
+    recombined = red_s.system + parts.unstable
+    assert np.allclose(red.system.frequency_response(w), recombined.frequency_response(w))
     with pytest.raises(ValueError, match="unstable modes"):
         hk.balanced_truncation(sys, 1)
     # tol: the stable part may vanish entirely

@@ -112,8 +112,13 @@ def test_demo_prints_table_and_writes_report(tmp_path, tiny_config, capsys):
     assert shipped.seeds == [0, 1] and any(m.startswith("hrm") for m in shipped.methods)
     assert "lora" in shipped.methods and any(t.startswith("dfa:k=4") for t in shipped.tasks)
     cfg = load_config(tiny_config).replace(methods=["lora", "dora"], seeds=[0, 1])
-    report = run_demo(tmp_path / "demo", device="cpu", cache_dir=tmp_path / "cache", config=cfg, progress=False)
+    report = run_demo(
+        tmp_path / "demo", device="cpu", cache_dir=tmp_path / "cache", config=cfg, progress=False
+    )
     out = capsys.readouterr().out
     assert report.is_file() and "Command: `hankelid-bench demo`" in report.read_text()
     rows = [line.split() for line in out.splitlines() if line.endswith("seeds)")]
-    assert [(r[0], r[1], r[-2]) for r in rows] == [("parity(T=4)", "lora", "(2"), ("parity(T=4)", "dora", "(2")]
+    assert [(r[0], r[1], r[-2]) for r in rows] == [
+        ("parity(T=4)", "lora", "(2"),
+        ("parity(T=4)", "dora", "(2"),
+    ]

@@ -135,6 +135,7 @@ def test_report_schema_and_numbers(tmp_path):
     values = [r["value"] for r in records if r["method"] == "dora" and r["family"] == "charlm"]
     assert f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" in text
     assert "| charlm(T=16) | dora | 2 |" in text  # paired rows: two seeds
+    assert "## Chance level" in text and "| dfa(k=2,T=4) |" in text
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert "metric_vs_T_adapt_charlm.png" in figures and any(f.startswith("loss_") for f in figures)
     for name in figures:
@@ -145,3 +146,14 @@ def test_report_without_results(tmp_path):
     with pytest.raises(ValueError, match="no results"):
         write_report(tmp_path)
     assert read_records(tmp_path) == []
+
+
+def test_majority_baseline_counts_labels():
+    from collections import Counter
+
+    from hankelid_torch.experiments.report import majority_baseline
+    from hankelid_torch.experiments.tasks import DFATask
+
+    tokens = np.concatenate([b.tokens for b in DFATask(T=6, k=3).eval_batches("test", 50, 7)])
+    answers = Counter(bytes(row.astype(np.uint8)).decode()[-1] for row in tokens)
+    assert majority_baseline("dfa", {"k": 3, "T": 6}, 50) == pytest.approx(max(answers.values()) / 50)
