@@ -15,8 +15,9 @@ Examples
 from __future__ import annotations
 
 from ._validation import UnstableSystemError
+from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
-from .gramians import gramian, hsv
+from .gramians import gramian, gramian_factors, hsv
 from .hankel import hankel_hsv, hankel_matrix
 from .identification import ERAInfo, era
 from .norms import h2_norm, hinf_norm
@@ -53,6 +54,7 @@ __all__ = [
     "from_control",
     "from_scipy",
     "gramian",
+    "gramian_factors",
     "h2_norm",
     "hankel_hsv",
     "hankel_matrix",
@@ -63,6 +65,7 @@ __all__ = [
     "markov_parameters",
     "plot",
     "random_stable",
+    "stable_unstable_split",
 ]
 
 

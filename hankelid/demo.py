@@ -176,7 +176,7 @@ def _plots(
     red = balanced_truncation(sys, r_show).system
     plot.frequency_response([sys, red], ax=axes[2], labels=[f"full (n={sys.n})", f"reduced (r={r_show})"])
     fig.suptitle(name.replace("_", " "))
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.13, top=0.85, wspace=0.25)
     path = os.path.join(out_dir, f"{name}.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)

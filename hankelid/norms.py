@@ -200,6 +200,46 @@ def hinf_norm(sys: Any, *, rtol: float = 1e-8, return_frequency: bool = False):
     poles = _poles_from_schur(sd)
     if not _stable_with_offset(poles, sys.is_discrete):
         raise _unstable_error(sys, "hinf_norm", poles)
+    if sys.is_discrete:
+        mapped = _bilinear_equivalent(sys, poles)
+        if mapped is not None:
+            # The H-infinity norm is invariant under the bilinear map; the Hamiltonian
+            # eigenproblem of the continuous equivalent is cheaper than the symplectic pencil.
+            sysc, w0 = mapped
+            _, wc = hinf_norm(sysc, rtol=rtol, return_frequency=True)
+            zeta = -1.0 if np.isinf(wc) else (1 + 1j * wc) / (1 - 1j * wc)
+            theta = abs(float(np.angle(w0 * zeta)))
+            assert sys.dt is not None
+            w_d = theta / sys.dt
+            g = float(_FrequencyEvaluator(sys, sd).sigma_max(np.array([w_d]))[0])
+            return (g, w_d) if return_frequency else g
+    return _hinf_level_set(sys, sd, poles, rtol, return_frequency)
+
+
+def _bilinear_equivalent(sys: StateSpace, poles: np.ndarray) -> tuple[StateSpace, float] | None:
+    """Continuous system with ``Gc(s) = Gd(w0 (1+s)/(1-s))``, ``w0 = +-1`` far from the poles.
+
+    ``None`` when every pole is within 0.05 of both +1 and -1's images (then the symplectic
+    pencil is used directly).
+    """
+    d_minus = float(np.min(np.abs(poles + 1.0)))  # w0 = +1 needs A + I invertible
+    d_plus = float(np.min(np.abs(poles - 1.0)))  # w0 = -1 needs A - I invertible
+    if max(d_minus, d_plus) < 0.05:
+        return None
+    w0 = 1.0 if d_minus >= d_plus else -1.0
+    A, B, C, D = sys.matrices
+    n = sys.n
+    At = w0 * A
+    Bt = w0 * B
+    lu = sla.lu_factor(At + np.eye(n), check_finite=False)
+    Ac = sla.lu_solve(lu, At - np.eye(n), check_finite=False)  # (At+I)^{-1}(At-I): commutes
+    Bc = sla.lu_solve(lu, Bt, check_finite=False)
+    Cc = 2.0 * sla.lu_solve(lu, C.T, trans=1, check_finite=False).T
+    Dc = D - 0.5 * Cc @ Bt
+    return StateSpace(Ac, Bc, Cc, Dc), w0
+
+
+def _hinf_level_set(sys: StateSpace, sd: Any, poles: np.ndarray, rtol: float, return_frequency: bool):
     dt = sys.dt
     # ---- initial lower bound from candidate frequencies
     if sys.is_discrete:

@@ -48,6 +48,15 @@ def test_hinf_known_values() -> None:
     assert hk.hinf_norm(sys) == pytest.approx(3.0)
 
 
+def test_hinf_discrete_poles_near_both_ends_use_the_pencil() -> None:
+    """Poles near +1 and -1: no safe bilinear map, the symplectic pencil is used."""
+    A = np.diag([0.99, -0.99, 0.3])
+    sys = hk.StateSpace(A, [[1.0], [1.0], [1.0]], [[1.0, 0.5, 2.0]], dt=1.0)
+    g, w = hk.hinf_norm(sys, return_frequency=True)
+    assert g == pytest.approx(_grid_peak(sys), rel=1e-6)
+    assert g == pytest.approx(float(np.abs(sys.frequency_response([w])[0, 0, 0])), rel=1e-12)
+
+
 def test_hinf_peak_at_infinity() -> None:
     # G(s) = 2 - 1/(s+1): |G| grows from 1 to 2 as w -> inf
     sys = hk.StateSpace([[-1.0]], [[1.0]], [[-1.0]], [[2.0]])
