@@ -36,6 +36,15 @@ def h2_norm(sys: Any) -> float:
     ``sqrt(trace(C Wc C^T + D D^T))`` (the energy of the impulse response).  Computed from
     the square-root factor of ``Wc`` so the result is accurate even when small.
 
+    Parameters
+    ----------
+    sys : StateSpace
+        A stable system (python-control and scipy systems are converted).
+
+    Returns
+    -------
+    float
+
     Raises
     ------
     UnstableSystemError

@@ -358,7 +358,21 @@ class StateSpace:
 
     # ------------------------------------------------------------------ interop
     def to_control(self) -> Any:
-        """Convert to a ``control.StateSpace`` (python-control is an optional dependency)."""
+        """Convert to a ``control.StateSpace`` (python-control is an optional dependency).
+
+        Continuous time becomes ``dt=0`` (python-control's convention), discrete time keeps ``dt``.
+
+        Returns
+        -------
+        control.StateSpace
+
+        Examples
+        --------
+        >>> import hankelid as hk
+        >>> ct = hk.random_stable(3, dt=0.5, seed=0).to_control()
+        >>> type(ct).__name__, ct.dt, ct.nstates
+        ('StateSpace', 0.5, 3)
+        """
         try:
             import control
         except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -423,6 +437,15 @@ def from_control(sys: Any) -> StateSpace:
 
     python-control marks continuous time with ``dt=0`` and an unspecified discrete sampling
     time with ``dt=True``; the latter is mapped to ``dt=1.0``.
+
+    Parameters
+    ----------
+    sys : control.StateSpace or control.TransferFunction
+        The python-control system.
+
+    Returns
+    -------
+    StateSpace
 
     Examples
     --------
@@ -550,6 +573,13 @@ def markov_parameters(sys: StateSpace, length: int) -> np.ndarray:
     For a discrete-time system these are the impulse response.  For a continuous-time
     system they are the coefficients of the expansion of ``G(s)`` at infinity
     (``G(s) = sum_k h_k s^{-k}``).
+
+    Parameters
+    ----------
+    sys : StateSpace
+        The system (either time domain).
+    length : int
+        Number of parameters, ``h_0`` included.
 
     Returns
     -------

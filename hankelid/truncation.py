@@ -82,6 +82,17 @@ class Reduction:
     hsv_error : float or None
         With empirical Gramians: ``max |sigma_emp - sigma_exact| / sigma_1`` over the
         stable part.
+
+    Examples
+    --------
+    >>> import hankelid as hk
+    >>> red = hk.balanced_truncation(hk.random_stable(10, dt=1.0, seed=0), order=4)
+    >>> isinstance(red, hk.Reduction)
+    True
+    >>> red.system.n, red.T.shape, red.Ti.shape
+    (4, (10, 4), (4, 10))
+    >>> bool(red.error_bound == red.bounds[4]) and bool(red.hsv[4] <= red.error_bound)
+    True
     """
 
     system: StateSpace

@@ -65,6 +65,16 @@ def adapter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     A module qualifies if it has an ``hrm_ssm`` :class:`torch.nn.ModuleDict` (the PEFT layer,
     adapters keyed by adapter name) or is a bare :class:`SSMAdapter` not held by such a layer.
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A PEFT model, a transformers model with HRM adapters loaded, or any module tree.
+
+    Returns
+    -------
+    list of (str, torch.nn.Module)
+        In the order of ``model.named_modules()``.
+
     Examples
     --------
     >>> from torch import nn

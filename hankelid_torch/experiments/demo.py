@@ -54,7 +54,11 @@ def summary_table(records: list[dict]) -> str:
         groups.setdefault((r["task"], r["method"]), []).append(r)
     lines = [f"{'task':<24}{'method':<18}{'trainable':>10}  {'metric':<9} mean ± std"]
     for (task, method), rs in groups.items():
-        s = summarize([r["value"] for r in rs])
+        values = [r["value"] for r in rs if r["value"] is not None]
+        if not values:
+            lines.append(f"{task:<24}{method:<18}{rs[0]['trainable_params']:>10,}  diverged")
+            continue
+        s = summarize(values)
         lines.append(
             f"{task:<24}{method:<18}{rs[0]['trainable_params']:>10,}  {rs[0]['metric']:<9} "
             f"{s.mean:.4f} ± {s.std:.4f}  ({s.n} seeds)"

@@ -54,11 +54,20 @@ def results_table(records: list[dict[str, Any]]) -> str:
         "| protocol | task | method | trainable (gap) | metric | after adaptation | before | seeds |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for (protocol, task, method), rs in _group(records, "protocol", "task", "method").items():
+    for (protocol, task, method), all_rs in _group(records, "protocol", "task", "method").items():
+        rs = [r for r in all_rs if r["value"] is not None] or all_rs
+        n_div = len(all_rs) - len([r for r in all_rs if r["value"] is not None])
+        if n_div == len(all_rs):
+            lines.append(
+                f"| {protocol} | {task} | {method} | {all_rs[0]['trainable_params']:,} "
+                f"| {all_rs[0]['metric']} | diverged | - | 0 (+{n_div} diverged) |"
+            )
+            continue
         lines.append(
             f"| {protocol} | {task} | {method} | {rs[0]['trainable_params']:,} ({rs[0]['param_gap']:+.1%}) "
             f"| {rs[0]['metric']} | {_fmt([r['value'] for r in rs])} "
-            f"| {_fmt([r['value_before'] for r in rs])} | {len(rs)} |"
+            f"| {_fmt([r['value_before'] for r in rs])} | {len(rs)}"
+            + (f" (+{n_div} diverged) |" if n_div else " |")
         )
     return "\n".join(lines)
 
@@ -90,7 +99,11 @@ def _baseline_table(records: list[dict[str, Any]], n: int) -> str | None:
 
 
 def _paired(records: list[dict[str, Any]], method: str, reference: str) -> tuple[list[float], list[float]]:
-    by_cell = {(r["protocol"], r["task"], r["seed"], r["method"]): r["value"] for r in records}
+    by_cell = {
+        (r["protocol"], r["task"], r["seed"], r["method"]): r["value"]
+        for r in records
+        if r["value"] is not None
+    }
     a, b = [], []
     for (protocol, task, seed, m), value in sorted(by_cell.items()):
         other = by_cell.get((protocol, task, seed, reference))
@@ -326,7 +339,8 @@ def write_report(
             "",
             reduction,
         ]
-    figures = _plot_metric_vs_T(records, fig_dir)
+    finished = [r for r in records if r["value"] is not None]
+    figures = _plot_metric_vs_T(finished, fig_dir)
     figures += _plot_curves(records, fig_dir, "loss") + _plot_curves(records, fig_dir, "gates")
     figures += _plot_spectra(records, fig_dir)
     parts += ["", "## Figures", ""] + [f"![{name}](figures/{name})" for name in figures]

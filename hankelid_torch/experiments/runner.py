@@ -10,7 +10,8 @@ Record fields (``schema`` 1): ``task``, ``family``, ``task_params``, ``T``, ``me
 ``base``, ``trainable_params``, ``reference_params``, ``param_gap``, ``adapter_config``, ``steps``,
 ``batch_size`` (global), ``value`` (test metric after training), ``value_before`` (before training),
 ``nll``, ``history`` (step, loss, gates), ``analysis`` (per-layer HRM analysis or ``[]``),
-``reduced`` (two-phase results or null), ``wall_s``, ``device``, ``world_size``.
+``reduced`` (two-phase results or null), ``diverged`` (null, or why training stopped: then
+``value`` is null), ``wall_s``, ``device``, ``world_size``.
 Non-finite floats are written as null.
 """
 
@@ -154,18 +155,23 @@ def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log)
     )
     start = time.perf_counter()
     before = evaluate(model, task, codec, **ev)
-    history = train(
-        model,
-        task,
-        codec,
-        cfg.train,
-        seed=seed,
-        device=device,
-        dist=dist,
-        progress=progress,
-        desc=f"{task.label} {method_spec} s{seed}",
-    )
-    after = evaluate(model, task, codec, **ev)
+    diverged = None
+    try:
+        history = train(
+            model,
+            task,
+            codec,
+            cfg.train,
+            seed=seed,
+            device=device,
+            dist=dist,
+            progress=progress,
+            desc=f"{task.label} {method_spec} s{seed}",
+        )
+        after = evaluate(model, task, codec, **ev)
+    except FloatingPointError as exc:
+        # A diverged run is a result (recorded, counted in the report), not a reason to stop the grid.
+        diverged, history, after = str(exc), [], {"value": math.nan, "nll": math.nan}
     record = {
         "schema": SCHEMA,
         "experiment": cfg.name,
@@ -193,8 +199,9 @@ def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log)
         "history": history,
         "analysis": analyze_adapters(model),
         "reduced": None,
+        "diverged": diverged,
     }
-    if "reduce_to" in options:
+    if "reduce_to" in options and diverged is None:
         record["reduced"] = _two_phase(
             model, task, codec, cfg, options, seed=seed, device=device, dist=dist, progress=progress
         )

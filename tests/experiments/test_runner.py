@@ -42,6 +42,7 @@ RECORD_KEYS = {
     "analysis",
     "reduced",
     "wall_s",
+    "diverged",
     "device",
     "world_size",
 }
@@ -157,3 +158,23 @@ def test_majority_baseline_counts_labels():
     tokens = np.concatenate([b.tokens for b in DFATask(T=6, k=3).eval_batches("test", 50, 7)])
     answers = Counter(bytes(row.astype(np.uint8)).decode()[-1] for row in tokens)
     assert majority_baseline("dfa", {"k": 3, "T": 6}, 50) == pytest.approx(max(answers.values()) / 50)
+
+
+def test_diverged_cell_is_recorded_and_reported(tmp_path, monkeypatch):
+    from hankelid_torch.experiments import runner
+
+    real_train = runner.train
+
+    def train_or_diverge(model, task, *args, **kwargs):
+        if "dora" in kwargs.get("desc", "") and "s1" in kwargs.get("desc", ""):
+            raise FloatingPointError("non-finite training loss at step 2 (test)")
+        return real_train(model, task, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "train", train_or_diverge)
+    out = tmp_path / "run"
+    records = _run(_cfg(methods=["lora", "dora"], tasks=["parity:T=4"], seeds=[0, 1]), out, tmp_path / "c")
+    bad = [r for r in records if r["diverged"]]
+    assert [(r["method"], r["seed"], r["value"]) for r in bad] == [("dora", 1, None)]
+    text = write_report(out).read_text()
+    assert "| 1 (+1 diverged) |" in text
+    assert "| parity(T=4) | dora | 1 |" in text  # the diverged seed has no pair
