@@ -55,8 +55,12 @@ TARGETS = {"hsv_speedup_n600": 2.0, "bt_speedup_n600": 1.0, "hsv_accuracy": 1e-8
 ORDER = 10
 
 
-def continuous_system(n: int, seed: int) -> hk.StateSpace:
-    """Poles with Re in [-5, -0.3] and |Im| <= 5, dense behind a random orthogonal basis."""
+def continuous_system(n: int, seed: int, m: int = 1, p: int = 1) -> hk.StateSpace:
+    """Poles with Re in [-5, -0.3] and |Im| <= 5, dense behind a random orthogonal basis.
+
+    Also the continuous test systems of ``tests/core/test_hsv.py``: a decay that a block Hankel
+    matrix of a few hundred blocks captures.
+    """
     rng = np.random.default_rng(seed)
     blocks = []
     k = 0
@@ -71,7 +75,7 @@ def continuous_system(n: int, seed: int) -> hk.StateSpace:
             k += 1
     Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     A = Q @ sla.block_diag(*blocks) @ Q.T
-    return hk.StateSpace(A, rng.standard_normal((n, 1)), rng.standard_normal((1, n)))
+    return hk.StateSpace(A, rng.standard_normal((n, m)), rng.standard_normal((p, n)))
 
 
 def discrete_system(n: int, seed: int) -> hk.StateSpace:
@@ -79,6 +83,7 @@ def discrete_system(n: int, seed: int) -> hk.StateSpace:
 
 
 def tustin_for_definition(sys: hk.StateSpace) -> hk.StateSpace:
+    """Tustin discretisation with ``dt`` centring the poles on the unit disk (the HSVs are kept)."""
     mag = np.abs(sys.poles())
     return hk.c2d(sys, 2.0 / np.sqrt(mag.max() * mag.min()), "tustin")
 
@@ -87,9 +92,7 @@ def definition_hsv(sysd: hk.StateSpace, count: int) -> np.ndarray:
     """Leading singular values of the block Hankel matrix [h_{i+j+1}] (SISO here)."""
     rho = float(np.max(np.abs(sysd.poles())))
     blocks = int(min(3000, max(count + 10, np.ceil(40.0 / -np.log(rho)))))
-    h = hk.markov_parameters(sysd, 2 * blocks + 1)[1:, 0, 0]
-    H = sla.hankel(h[:blocks], h[blocks - 1 : 2 * blocks - 1])
-    s = sla.svd(H, compute_uv=False, check_finite=False)
+    s = hk.hankel_hsv(hk.markov_parameters(sysd, 2 * blocks + 1), blocks, blocks)
     out = np.zeros(count)
     out[: min(count, s.size)] = s[:count]
     return out

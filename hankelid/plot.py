@@ -29,6 +29,15 @@ def _axes(ax: Any) -> Any:
     return ax
 
 
+def _finish(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return ax
+
+
 def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwargs: Any) -> Any:
     """Hankel singular values on a log scale, with the truncation bound per order.
 
@@ -78,12 +87,7 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
         orders = np.arange(nu, sig.size + 1)
         ok = b > 0
         ax.semilogy(orders[ok], b[ok], "s--", ms=3, label=r"bound $2\sum_{i>r}\sigma_i$ at order r")
-    ax.set_xlabel("index k (order r for the bound)")
-    ax.set_ylabel("Hankel singular value")
-    ax.set_title("Hankel spectrum")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    return ax
+    return _finish(ax, "index k (order r for the bound)", "Hankel singular value", "Hankel spectrum")
 
 
 def error_bounds(
@@ -147,12 +151,7 @@ def _draw_error_bounds(
     ax.semilogy(orders, np.maximum(bound, tiny), "s--", label=r"bound $2\sum_{i>r}\sigma_i$")
     ax.semilogy(orders, np.maximum(actual, tiny), "o-", label=r"$\|G - G_r\|_\infty$")
     ax.semilogy(orders, np.maximum(lower, tiny), "v:", label=r"$\sigma_{r+1}$")
-    ax.set_xlabel("reduced order r")
-    ax.set_ylabel("error")
-    ax.set_title("Balanced truncation: bound vs actual error")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    return ax
+    return _finish(ax, "reduced order r", "error", "Balanced truncation: bound vs actual error")
 
 
 def frequency_response(
@@ -199,12 +198,7 @@ def frequency_response(
         mag = np.linalg.norm(s.frequency_response(w), 2, axis=(1, 2))
         label = labels[i] if labels is not None else f"n={s.n}"
         ax.loglog(w, np.maximum(mag, np.finfo(float).tiny), label=label)
-    ax.set_xlabel("frequency [rad/s]")
-    ax.set_ylabel(r"$\sigma_{\max}(G)$")
-    ax.set_title("Frequency response")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    return ax
+    return _finish(ax, "frequency [rad/s]", r"$\sigma_{\max}(G)$", "Frequency response")
 
 
 def _default_grid(systems: list[StateSpace]) -> np.ndarray:

@@ -296,6 +296,18 @@ def _empirical_factors(sys: StateSpace, options: dict[str, Any]):
     return Lc, Lo
 
 
+def _reattach_unstable(
+    red_s: StateSpace, Ts: np.ndarray, Tis: np.ndarray, split: Any, ns: int
+) -> tuple[StateSpace, np.ndarray, np.ndarray]:
+    """Add the kept unstable part back to the reduced stable part, composing the projections."""
+    if split is None:
+        return red_s, Ts, Tis
+    assert split.unstable is not None
+    T = np.hstack([split.T[:, :ns] @ Ts, split.T[:, ns:]])
+    Ti = np.vstack([Tis @ split.Ti[:ns], split.Ti[ns:]])
+    return red_s + split.unstable, T, Ti
+
+
 def balanced_truncation(
     sys: Any,
     order: int | None = None,
@@ -491,24 +503,12 @@ def balanced_truncation(
         Ts = np.zeros((ns, 1))
         Ts[0, 0] = 1.0
         Tis = Ts.T.copy()
-        if split is None:
-            system, T, Ti = red_s, Ts, Tis
-        else:
-            assert split.unstable is not None
-            system = red_s + split.unstable
-            T = np.hstack([split.T[:, :ns] @ Ts, split.T[:, ns:]])
-            Ti = np.vstack([Tis @ split.Ti[:ns], split.Ti[ns:]])
+        system, T, Ti = _reattach_unstable(red_s, Ts, Tis, split, ns)
     else:
         red_s, Ts, Tis, _ = balance_from_factors(
             stable, Lc, Lo, rs, method=method, match_dc=bool(match_dc), n_min=n_min, Z=Zs
         )
-        if split is None:
-            system, T, Ti = red_s, Ts, Tis
-        else:
-            assert split.unstable is not None
-            system = red_s + split.unstable
-            T = np.hstack([split.T[:, :ns] @ Ts, split.T[:, ns:]])
-            Ti = np.vstack([Tis @ split.Ti[:ns], split.Ti[ns:]])
+        system, T, Ti = _reattach_unstable(red_s, Ts, Tis, split, ns)
     hsv_all = sig
     if split is not None:
         hsv_all = np.concatenate([np.full(nu, np.inf), sig])

@@ -19,28 +19,6 @@ hankelid_torch.hrm.layer.HRMMergeError: HRM adapters cannot be merged into the b
 
 from __future__ import annotations
 
-from .hrm import (
-    HRM_PEFT_TYPE,
-    HRM_PREFIX,
-    SITE_TARGETS,
-    HRMConfig,
-    HRMContext,
-    HRMLayer,
-    HRMMergeError,
-    HRMModel,
-    SSMStateStore,
-    ensure_peft_type,
-)
-
-__all__ = [
-    "HRM_PEFT_TYPE",
-    "HRM_PREFIX",
-    "SITE_TARGETS",
-    "HRMConfig",
-    "HRMContext",
-    "HRMLayer",
-    "HRMMergeError",
-    "HRMModel",
-    "SSMStateStore",
-    "ensure_peft_type",
-]
+# The public list lives once, in hankelid_torch.hrm; this module mirrors it.
+from .hrm import *  # noqa: F403
+from .hrm import __all__ as __all__

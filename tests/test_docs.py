@@ -203,3 +203,11 @@ def test_reference_covers_every_contract_name() -> None:
         assert any(module == t or qual == t or qual.startswith(t + ".") for t in rendered), (
             f"{spec} (defined in {module}) is not rendered by any ::: block of docs/reference/"
         )
+
+
+def test_every_reference_is_cited() -> None:
+    keys = re.findall(r'<a id="([\w-]+)"></a>', (DOCS / "references.md").read_text())
+    assert keys
+    text = "\n".join(p.read_text() for p in DOCS.rglob("*.md") if p.name != "references.md")
+    uncited = [k for k in keys if f"references.md#{k})" not in text]
+    assert uncited == [], f"references never cited by a page: {uncited}"

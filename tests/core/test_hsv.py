@@ -6,20 +6,18 @@ import warnings
 
 import numpy as np
 import pytest
-import scipy.linalg as sla
 
 import hankelid as hk
+from benchmarks.bench_core import continuous_system, tustin_for_definition
+
+from ._systems import with_poles
 
 TOL = 1e-8  # every HSV within TOL * sigma_1 of the definition
 
 
 def _definition(sysd: hk.StateSpace, blocks: int) -> np.ndarray:
     """Singular values of the block Hankel matrix [h_{i+j+1}] of a discrete system."""
-    h = hk.markov_parameters(sysd, 2 * blocks + 1)[1:]
-    p, m = sysd.p, sysd.m
-    idx = np.add.outer(np.arange(blocks), np.arange(blocks))
-    H = h[idx].transpose(0, 2, 1, 3).reshape(blocks * p, blocks * m)
-    return sla.svd(H, compute_uv=False)
+    return hk.hankel_hsv(hk.markov_parameters(sysd, 2 * blocks + 1), blocks, blocks)
 
 
 def _blocks_for(sysd: hk.StateSpace) -> int:
@@ -36,25 +34,6 @@ def _ill_conditioned(sys: hk.StateSpace, cond: float, seed: int) -> hk.StateSpac
     S = U @ np.diag(np.logspace(0, np.log10(cond), n)) @ V.T
     Si = np.linalg.inv(S)
     return hk.StateSpace(Si @ sys.A @ S, Si @ sys.B, sys.C @ S, sys.D, sys.dt)
-
-
-def _continuous(n: int, m: int, p: int, seed: int) -> hk.StateSpace:
-    """Continuous system with poles Re in [-5, -0.3], |Im| <= 5 (a decay the Hankel test can see)."""
-    rng = np.random.default_rng(seed)
-    blocks = []
-    k = 0
-    while k < n:
-        re = -rng.uniform(0.3, 5.0)
-        if n - k >= 2 and rng.random() < 0.5:
-            im = rng.uniform(0.1, 5.0)
-            blocks.append(np.array([[re, im], [-im, re]]))
-            k += 2
-        else:
-            blocks.append(np.array([[re]]))
-            k += 1
-    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    A = Q @ sla.block_diag(*blocks) @ Q.T
-    return hk.StateSpace(A, rng.standard_normal((n, m)), rng.standard_normal((p, n)))
 
 
 CASES = [
@@ -78,10 +57,8 @@ def test_discrete_matches_block_hankel_definition(n, m, p, seed, cond) -> None:
 
 @pytest.mark.parametrize(("n", "m", "p", "seed", "cond"), CASES)
 def test_continuous_matches_definition_through_tustin(n, m, p, seed, cond) -> None:
-    sys = _ill_conditioned(_continuous(n, m, p, seed), cond, seed + 200)
-    mag = np.abs(sys.poles())
-    dt = 2.0 / np.sqrt(mag.max() * mag.min())  # centres the poles on the unit disk
-    sysd = hk.c2d(sys, dt, "tustin")
+    sys = _ill_conditioned(continuous_system(n, seed, m, p), cond, seed + 200)
+    sysd = tustin_for_definition(sys)  # poles centred on the unit disk
     sig = hk.hsv(sys)
     ref = _definition(sysd, _blocks_for(sysd))[:n]
     assert np.max(np.abs(sig - ref)) <= TOL * ref[0]
@@ -134,12 +111,8 @@ def test_diagonal_s4d_style_system() -> None:
 
 # --------------------------------------------------------------------------- unstable systems
 def _with_unstable(dt):
-    rng = np.random.default_rng(2)
-    lam = np.array([1.5, 1.2, 0.5, -0.3, 0.2]) if dt else np.array([0.5, 0.2, -1.0, -2.0, -3.0])
-    Q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
-    return hk.StateSpace(
-        Q @ np.diag(lam) @ Q.T, rng.standard_normal((5, 1)), rng.standard_normal((1, 5)), dt=dt
-    )
+    lam = [1.5, 1.2, 0.5, -0.3, 0.2] if dt else [0.5, 0.2, -1.0, -2.0, -3.0]
+    return with_poles(lam, 1, 1, seed=2, dt=dt)
 
 
 @pytest.mark.parametrize("dt", [None, 1.0])

@@ -15,6 +15,8 @@ import pytest
 
 import hankelid as hk
 
+from ._systems import with_poles
+
 control = pytest.importorskip("control")
 slycot = pytest.importorskip("slycot")
 
@@ -94,16 +96,8 @@ def test_ab09ad(dt, job, method, seed) -> None:
 
 
 def _unstable(dt):
-    rng = np.random.default_rng(7)
-    lam = np.array([1.2, 0.8, 0.5, -0.3, 0.2, 0.1]) if dt else np.array([0.3, -0.5, -1.0, -2.0, -4.0, -6.0])
-    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
-    return hk.StateSpace(
-        Q @ np.diag(lam) @ Q.T,
-        rng.standard_normal((6, 2)),
-        rng.standard_normal((2, 6)),
-        rng.standard_normal((2, 2)),
-        dt=dt,
-    )
+    lam = [1.2, 0.8, 0.5, -0.3, 0.2, 0.1] if dt else [0.3, -0.5, -1.0, -2.0, -4.0, -6.0]
+    return with_poles(lam, 2, 2, seed=7, dt=dt, feedthrough=True)
 
 
 def _ab09nd(sys, nr):

@@ -13,22 +13,12 @@ from hankelid import empirical
 from hankelid.gramians import gramian_factors
 from hankelid.truncation import distinct_bounds
 
+from ._systems import with_poles
+
 
 def _unstable_system(dt):
-    rng = np.random.default_rng(4)
-    lam = (
-        np.array([1.3, 0.95 + 0.1, 0.6, -0.4, 0.3, 0.1, 0.05])
-        if dt
-        else np.array([0.4, 0.1, -0.5, -1.0, -2.0, -4.0, -7.0])
-    )
-    Q, _ = np.linalg.qr(rng.standard_normal((7, 7)))
-    return hk.StateSpace(
-        Q @ np.diag(lam) @ Q.T,
-        rng.standard_normal((7, 2)),
-        rng.standard_normal((2, 7)),
-        rng.standard_normal((2, 2)),
-        dt=dt,
-    )
+    lam = [1.3, 0.95 + 0.1, 0.6, -0.4, 0.3, 0.1, 0.05] if dt else [0.4, 0.1, -0.5, -1.0, -2.0, -4.0, -7.0]
+    return with_poles(lam, 2, 2, seed=4, dt=dt, feedthrough=True)
 
 
 # --------------------------------------------------------------------------- basic contract

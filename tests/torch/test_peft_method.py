@@ -18,6 +18,8 @@ from hankelid_torch import HRMConfig  # noqa: E402
 from hankelid_torch.adapter import SSMAdapter  # noqa: E402
 from hankelid_torch.peft_method import HRMLayer, HRMMergeError, HRMModel  # noqa: E402
 
+from ._training import adam_losses  # noqa: E402
+
 
 def hrm(model, **kwargs):
     """``get_peft_model`` with a seeded HRM config (open gate unless given)."""
@@ -352,14 +354,8 @@ def test_a_few_optimizer_steps_reduce_the_loss(make_mistral):
     labels[:, :3] = -100
     model = hrm(make_mistral(), gate_init=0.0, init="random", d_state=8)
     model.train()
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    losses = []
-    for _ in range(15):
-        loss = model(input_ids=ids, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    params = [p for p in model.parameters() if p.requires_grad]
+    losses = adam_losses(model, params, lr=0.1, steps=15, input_ids=ids, labels=labels)
     assert losses[-1] < 0.8 * losses[0]
 
 

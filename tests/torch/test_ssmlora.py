@@ -9,6 +9,8 @@ from transformers import MistralConfig, MistralForCausalLM
 
 from hankelid_torch.ssmlora import SSMLoRAConfig, SSMLoRALinear, ssmlora_parameter_count, time_module_scan
 
+from ._training import adam_losses
+
 
 def _tiny_config(layers: int = 4) -> MistralConfig:
     return MistralConfig(
@@ -165,14 +167,7 @@ def test_a_few_optimizer_steps_reduce_the_loss():
     ids = torch.randint(0, 61, (4, 16))
     params = [p for p in model.parameters() if p.requires_grad]
     assert params and all("ssmlora_" in n for n, p in model.named_parameters() if p.requires_grad)
-    opt = torch.optim.Adam(params, lr=1e-2)
-    losses = []
-    for _ in range(8):
-        loss = model(input_ids=ids, labels=ids).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = adam_losses(model, params, lr=1e-2, steps=8, input_ids=ids, labels=ids)
     assert losses[-1] < losses[0] - 0.05
     # the time-module matrices receive gradient once W_b has moved away from zero
     assert any(
