@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/hankelid-bench demo
 
+# Lint and the strict docs build first, so pytest's summary is the last line printed.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 	$(VENV)/bin/ruff check hankelid hankelid_torch tests benchmarks
-	$(PY) -m mkdocs build --strict --quiet --site-dir /tmp/hankelid-site-$$$$
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
+	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 test-all: $(STAMP)
 	$(PY) -m pytest -n 2 --runslow
@@ -33,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check hankelid hankelid_torch tests benchmarks
 
 docs: $(STAMP)
-	$(PY) -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_core.py
