@@ -49,7 +49,7 @@ from torch import nn
 import hankelid as hk
 
 from . import init as _init
-from .scan import _no_autocast, modal_fft_scan
+from .scan import _channel_first_scan, _no_autocast, modal_fft_scan
 
 __all__ = ["SSMAdapter"]
 
@@ -479,21 +479,33 @@ class SSMAdapter(nn.Module):
             raise ValueError(f"u must have shape (B, L, {self.in_features}), got {tuple(u.shape)}")
         Bsz, L, _ = u.shape
         out_dtype = u.dtype
+        d = self.d_state
         with _no_autocast(u.device):
             x = u.to(self._dtype)
-            v = F.linear(x, self._B_bar())  # (B, L, d)
             if state is not None:
-                state = state.to(device=v.device, dtype=v.dtype).expand(Bsz, self.d_state)
+                state = state.to(device=x.device, dtype=x.dtype).expand(Bsz, d)
             kd, ko = self.state_kernel(L)
             partner = self._partner()
+            # alpha C as a contiguous (d, D_out) matrix: y = s @ C_t, and its gradient is the
+            # cheap s^T @ dy (a (d x L) @ (L x D_out) product) rather than dy^T @ s.
+            C_t = (self.C * self.gate).t().contiguous()
             if mask is None:
-                s = modal_fft_scan(v, kd, ko, partner)
+                # Channel-first: v^T = B_bar x^T is one (d x D_in) @ (D_in x B L) product, the scan
+                # runs along the contiguous time axis of (d, B, L), and y = (s^T)^T C_t reads it
+                # back without a transposed copy of the (B, L, D) activations.
+                x2 = x.reshape(Bsz * L, self.in_features)
+                vT = (self._B_bar() @ x2.t()).view(d, Bsz, L)
+                sT = _channel_first_scan(vT, kd, ko, partner)  # (d, B, L)
                 if state is not None:
-                    steps = torch.arange(1, L + 1, device=v.device)
-                    s = s + self._advance(state[:, None, :], steps[None, :])
-                final = s[:, -1]
-                real = None
+                    steps = torch.arange(1, L + 1, device=x.device)
+                    sT = sT + self._advance(state[:, None, :], steps[None, :]).permute(2, 0, 1)
+                final = sT[..., -1].t()
+                # contiguous (d, B L) states (small): the gradient of y w.r.t. them is then also
+                # the cheap C_t @ dy^T product (autograd picks it for a column-major operand)
+                sT = sT.reshape(d, Bsz * L).contiguous()
+                y = (sT.t() @ C_t).view(Bsz, L, self.out_features)
             else:
+                v = F.linear(x, self._B_bar())  # (B, L, d)
                 if mask.dim() != 2 or mask.shape[0] != Bsz or mask.shape[1] < L:
                     raise ValueError(
                         f"mask must have shape (B, >= L) = ({Bsz}, >= {L}), got {tuple(mask.shape)}"
@@ -504,17 +516,17 @@ class SSMAdapter(nn.Module):
                 order = torch.sort(real.to(torch.int32), dim=1, stable=True).indices
                 inverse = torch.argsort(order, dim=1)
                 real_sorted = real.gather(1, order)
-                idx = order[..., None].expand(-1, -1, self.d_state)
+                idx = order[..., None].expand(-1, -1, d)
                 v_sorted = v.gather(1, idx) * real_sorted[..., None].to(v.dtype)
                 s_sorted = modal_fft_scan(v_sorted, kd, ko, partner)
                 if state is not None:
                     count = torch.cumsum(real_sorted.to(torch.int64), dim=1)
                     s_sorted = s_sorted + self._advance(state[:, None, :], count)
                 final = s_sorted[:, -1]
-                s = s_sorted.gather(1, inverse[..., None].expand(-1, -1, self.d_state))
-            if real is not None:  # zero output at pads; cheaper on the d states than on the D outputs
+                s = s_sorted.gather(1, inverse[..., None].expand(-1, -1, d))
+                # zero output at pads; cheaper on the d states than on the D outputs
                 s = s * real[..., None].to(s.dtype)
-            y = F.linear(s, self.C * self.gate)
+                y = torch.matmul(s, C_t)
         y = y.to(out_dtype)
         if squeeze:
             y, final = y[0], final[0]

@@ -188,6 +188,41 @@ def modal_fft_scan(
     return y.to(out_dtype)
 
 
+def _channel_first_scan(
+    v: torch.Tensor,
+    k_diag: torch.Tensor,
+    k_off: torch.Tensor | None = None,
+    partner: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r""":func:`modal_fft_scan` on channel-first data: ``v`` (c, ..., L), kernels (Lk, c) -> (c, ..., L).
+
+    The same exact causal convolution (FFT size :func:`fft_size(L) <fft_size>`, float32 or
+    float64, autocast disabled, cast back to ``v.dtype``), with time as the contiguous last axis
+    so the transforms run along unit stride and the adapter's projections stay plain matrix
+    products (no transposed copies of the (B, L, D) activations).
+    """
+    L = v.shape[-1]
+    c = v.shape[0]
+    for name, k in (("k_diag", k_diag), ("k_off", k_off)):
+        if k is not None and (k.dim() != 2 or k.shape[1] != c):
+            raise ValueError(f"{name} must have shape (Lk, c) with c={c}, got {tuple(k.shape)}")
+    out_dtype = v.dtype
+    dtype = _compute_dtype(v, k_diag, k_off)
+    extra = (1,) * (v.dim() - 2)
+    with _no_autocast(v.device):
+        n = fft_size(L)
+        Xf = torch.fft.rfft(v.to(dtype), n=n, dim=-1)  # (c, ..., n/2+1)
+        Kd = torch.fft.rfft(k_diag[:L].to(dtype).t(), n=n, dim=-1)  # (c, n/2+1)
+        Sf = Xf * Kd.view(c, *extra, -1)
+        if k_off is not None:
+            if partner is None:
+                raise ValueError("_channel_first_scan needs `partner` together with `k_off`")
+            Ko = torch.fft.rfft(k_off[:L].to(dtype).t(), n=n, dim=-1)
+            Sf = Sf + Xf.index_select(0, partner.to(Xf.device)) * Ko.view(c, *extra, -1)
+        y = torch.fft.irfft(Sf, n=n, dim=-1)[..., :L]
+    return y.to(out_dtype)
+
+
 # ---------------------------------------------------------------------------- kernels
 def _as_2d(M: torch.Tensor, name: str, *, column: bool) -> torch.Tensor:
     if M.dim() == 1:
