@@ -433,7 +433,19 @@ def _mini_2x2(Tc22: np.ndarray, bc: np.ndarray, discrete: bool) -> tuple[np.ndar
     U = np.array([[u1, u], [0.0, u2]], dtype=complex)
     M = np.vstack([M1, M2])
     MM = M @ M.conj().T
-    s01 = -MM[0, 1] if not discrete else -MM[0, 1] / np.conj(l2)
+    if not discrete:
+        s01 = -MM[0, 1]
+    else:
+        # Two exact expressions for S[0,1]: from S S^H + M M^H = I (divides by l2) and from
+        # S = U^{-1} T U (divides by u1).  Each is ill-conditioned when its divisor is tiny
+        # (poles at the origin of a ZOH-discretized stiff system give |l2| ~ 1e-18), so use
+        # the one whose rounding error estimate is smaller.
+        err_identity = float(np.linalg.norm(M) ** 2) / max(abs(l2), np.finfo(float).tiny)
+        err_direct = (abs(l1 * u) + abs(t * u2) + abs(u * l2)) / max(abs(u1), np.finfo(float).tiny)
+        if err_identity <= err_direct:
+            s01 = -MM[0, 1] / np.conj(l2)
+        else:
+            s01 = (l1 * u + t * u2 - u * l2) / u1
     S = np.array([[l1, s01], [0.0, l2]], dtype=complex)
     return U, M, S
 
@@ -566,6 +578,38 @@ def _compressed(X: np.ndarray, n: int) -> np.ndarray:
     return np.ascontiguousarray(R[:n].T)
 
 
+# Hammarling's discrete-time 2x2 step loses about eps/|lambda| relative accuracy for a
+# complex pair of tiny modulus (measured: 1e-8 at |lambda| = 1e-8, O(1) at 1e-18, which is
+# what zero-order hold of a stiff system produces as rounding noise).  Below this modulus
+# the factor comes from the squared Smith iteration instead.
+_TINY_PAIR = 1e-3
+
+
+def _has_tiny_pair(sd: _SchurData) -> bool:
+    return any(abs(sd.Tc[j, j]) < _TINY_PAIR for j, s in sd.blocks if s == 2)
+
+
+def _squared_smith(T: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Square-root factor of ``T X T^T - X + B B^T = 0`` by the squared Smith iteration.
+
+    ``X = sum_k T^k B B^T T^{kT}``, accumulated as ``F <- [F, P F]``, ``P <- P^2`` with the
+    columns compressed by a QR factorization at every step: orthogonal transformations keep
+    ``F F^T`` exact, so no Gramian is formed and small singular values keep their accuracy.
+    """
+    n = T.shape[0]
+    F = _compressed(np.array(B, dtype=float), n)
+    P = np.array(T, dtype=float)
+    for _ in range(64):
+        PF = P @ F
+        if np.linalg.norm(PF) <= np.finfo(float).eps * np.linalg.norm(F):
+            break
+        F = _compressed(np.hstack([F, PF]), n)
+        P = P @ P
+    out = np.zeros((n, n))
+    out[:, : F.shape[1]] = F
+    return out
+
+
 def _factors_from_schur(
     sys: StateSpace, sd: _SchurData, kinds: str = "co"
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -575,6 +619,12 @@ def _factors_from_schur(
     Z = sd.Z
     disc = sys.is_discrete
     Uc = Uo = None
+    if disc and _has_tiny_pair(sd):
+        if "c" in kinds:
+            Uc = _squared_smith(sd.T, B if Z is None else Z.T @ B)
+        if "o" in kinds:
+            Uo = _squared_smith(sd.T.T, (C if Z is None else C @ Z).T)
+        return Uc, Uo
     if "c" in kinds:
         Bs = B if Z is None else Z.T @ B
         Uc = _hammarling(sd, _compressed(Bs, n), disc)

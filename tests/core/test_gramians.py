@@ -182,3 +182,41 @@ def test_input_not_mutated() -> None:
     hk.gramian(sys, "c", factor=True)
     hk.hsv(sys)
     assert all(np.array_equal(a, b) for a, b in zip(before, sys.matrices))
+
+
+def _zoh_heat_equation(N: int = 40, dt: float = 1e-2) -> hk.StateSpace:
+    h = 1.0 / (N + 1)
+    A = (np.diag(-2.0 * np.ones(N)) + np.diag(np.ones(N - 1), 1) + np.diag(np.ones(N - 1), -1)) / h**2
+    B = np.zeros((N, 1))
+    B[0, 0] = 1.0 / h**2
+    C = np.zeros((1, N))
+    C[0, 29] = 1.0
+    return hk.c2d(hk.StateSpace(A, B, C), dt, "zoh")
+
+
+def test_stiff_zoh_system_with_rounding_noise_poles() -> None:
+    # ZOH of a stiff heat equation: exp(-67) underflows to poles of size 1e-18, some of which
+    # come out of the Schur form as complex pairs; Hammarling's 2x2 step is unreliable there.
+    sysd = _zoh_heat_equation()
+    T, _ = sla.schur(sysd.A, output="real")
+    assert np.any(np.abs(np.diag(T, -1)) > 0), "the test system must have a complex pair"
+    Wc = sla.solve_discrete_lyapunov(sysd.A, sysd.B @ sysd.B.T)
+    Wo = sla.solve_discrete_lyapunov(sysd.A.T, sysd.C.T @ sysd.C)
+    assert np.linalg.norm(hk.gramian(sysd, "c") - Wc) <= 1e-10 * np.linalg.norm(Wc)
+    assert np.linalg.norm(hk.gramian(sysd, "o") - Wo) <= 1e-10 * np.linalg.norm(Wo)
+    definition = hk.hankel_hsv(hk.markov_parameters(sysd, 4001), 2000, 2000)
+    sigma = hk.hsv(sysd)
+    np.testing.assert_allclose(sigma[:8], definition[:8], atol=1e-9 * sigma[0])
+
+
+@pytest.mark.parametrize("radius", [1e-6, 1e-12, 1e-18])
+def test_discrete_tiny_complex_pair(radius: float) -> None:
+    rng = np.random.default_rng(0)
+    block = radius * np.array([[np.cos(1.0), np.sin(1.0)], [-np.sin(1.0), np.cos(1.0)]])
+    Lam = sla.block_diag(block, np.diag(rng.uniform(-0.9, 0.9, 4)))
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    sysd = hk.StateSpace(Q @ Lam @ Q.T, rng.standard_normal((6, 2)), rng.standard_normal((1, 6)), dt=1.0)
+    Wc = sla.solve_discrete_lyapunov(sysd.A, sysd.B @ sysd.B.T)
+    assert np.linalg.norm(hk.gramian(sysd, "c") - Wc) <= 1e-12 * np.linalg.norm(Wc)
+    red = hk.balanced_truncation(sysd, order=3)
+    assert red.system.is_stable()
