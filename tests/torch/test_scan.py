@@ -275,6 +275,24 @@ def test_modal_fft_scan_equals_block_diagonal_recurrence():
     torch.testing.assert_close(s, s_ref, rtol=1e-10, atol=1e-12)
 
 
+def test_channel_first_scan_matches_modal_fft_scan():
+    from hankelid_torch.scan import _channel_first_scan
+
+    g = torch.Generator().manual_seed(13)
+    L, c = 37, 3
+    kd = torch.randn(L + 5, c, generator=g, dtype=f64)
+    ko = torch.randn(L + 5, c, generator=g, dtype=f64)
+    partner = torch.tensor([1, 0, 2])
+    v = torch.randn(2, L, c, generator=g, dtype=f64)
+    vT = v.permute(2, 0, 1).contiguous()  # (c, B, L)
+    for off in (None, ko):
+        ref = modal_fft_scan(v, kd, off, None if off is None else partner)
+        out = _channel_first_scan(vT, kd, off, None if off is None else partner)
+        torch.testing.assert_close(out.permute(1, 2, 0), ref, rtol=1e-12, atol=1e-13)
+    with pytest.raises(ValueError):
+        _channel_first_scan(vT, kd, ko)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 def test_cuda_fft_scan_matches_cpu():
