@@ -91,12 +91,9 @@ def _append(out_dir: Path, record: dict[str, Any]) -> None:
         fh.write(("\n" if torn else "") + json.dumps(_clean(record), allow_nan=False) + "\n")
 
 
-def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress) -> dict[str, Any]:
-    from hankelid_torch import reduce_adapters
-
-    order = int(options["reduce_to"])
-    reduce_adapters(model, order=order, gramians=options.get("reduce_gramians", "exact"))
-    ev = dict(
+def _test_eval_options(cfg: Any, device: Any, dist: Any) -> dict[str, Any]:
+    """The keyword arguments of every test-set evaluation of one experiment."""
+    return dict(
         split="test",
         n=cfg.train.eval_samples,
         batch_size=cfg.train.eval_batch_size,
@@ -104,6 +101,14 @@ def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress
         precision=cfg.train.precision,
         dist=dist,
     )
+
+
+def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress) -> dict[str, Any]:
+    from hankelid_torch import reduce_adapters
+
+    order = int(options["reduce_to"])
+    reduce_adapters(model, order=order, gramians=options.get("reduce_gramians", "exact"))
+    ev = _test_eval_options(cfg, device, dist)
     out: dict[str, Any] = {
         "order": order,
         "trainable_params": count_trainable(model),
@@ -145,14 +150,7 @@ def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log)
         f"{task.label:<22} {method_spec:<24} seed {seed}: {info['trainable_params']:,} trainable "
         f"(reference {info['reference_params']:,}, gap {info['param_gap']:+.2%})"
     )
-    ev = dict(
-        split="test",
-        n=cfg.train.eval_samples,
-        batch_size=cfg.train.eval_batch_size,
-        device=device,
-        precision=cfg.train.precision,
-        dist=dist,
-    )
+    ev = _test_eval_options(cfg, device, dist)
     start = time.perf_counter()
     before = evaluate(model, task, codec, **ev)
     diverged = None
