@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "UnstableSystemError",
     "as_real_matrix",
+    "check_count",
     "check_dt",
     "check_order",
     "check_positive",
@@ -67,6 +68,13 @@ def check_dt(dt: Any) -> float | None:
     if not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a positive finite sampling time, got {dt!r}")
     return dt
+
+
+def check_count(value: Any, name: str) -> int:
+    """Validate a positive integer (a count: rows, lengths, trajectories, orders)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def check_order(order: Any, n: int, *, name: str = "order") -> int:

@@ -63,9 +63,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._validation import UnstableSystemError, check_dt
+from ._validation import UnstableSystemError, check_count, check_dt
 from .gramians import hsv_from_factors
-from .hankel import check_count
 from .systems import StateSpace, _as_state_space
 
 __all__ = [
@@ -138,9 +137,7 @@ class Simulator:
 
     def __post_init__(self) -> None:
         for name in ("n", "m") + (("p",) if self.p is not None else ()):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
-                raise ValueError(f"Simulator.{name} must be a positive integer, got {val!r}")
+            check_count(getattr(self, name), f"Simulator.{name}")
         for name in ("forward", "adjoint", "from_initial"):
             fn = getattr(self, name)
             if fn is not None and not callable(fn):

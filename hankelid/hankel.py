@@ -17,14 +17,13 @@ and ``cols`` grow (Kung 1978; Ho & Kalman 1966).  ``h_0 = D`` is never part of `
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 import scipy.fft as sfft
 import scipy.linalg as sla
 
-from ._validation import as_real_matrix
+from ._validation import as_real_matrix, check_count
 
 __all__ = ["hankel_hsv", "hankel_matrix"]
 
@@ -45,13 +44,6 @@ def as_markov(markov: Any, name: str = "markov") -> np.ndarray:
             f"{name} needs at least 2 samples (D and h_1), got L={arr.shape[0]} (shape {arr.shape})"
         )
     return arr
-
-
-def check_count(value: Any, name: str) -> int:
-    """Validate a positive integer (a count: rows, lengths, trajectories, orders)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def split_blocks(available: int, rows: Any, cols: Any, *, extra: int = 0) -> tuple[int, int]:

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._validation import check_dt, check_tol
+from ._validation import check_count, check_dt, check_tol
 from .empirical import krylov_blocks
-from .hankel import HankelOperator, as_markov, check_count, hankel_blocks, split_blocks
+from .hankel import HankelOperator, as_markov, hankel_blocks, split_blocks
 from .systems import StateSpace
 
 __all__ = ["ERAInfo", "era"]
