@@ -61,9 +61,7 @@ def check_dt(dt: Any) -> float | None:
     if dt is None:
         return None
     if isinstance(dt, bool) or not isinstance(dt, numbers.Real):
-        raise ValueError(
-            f"dt must be None (continuous time) or a positive float (sampling time), got {dt!r}"
-        )
+        raise ValueError(f"dt must be None (continuous time) or a positive float (sampling time), got {dt!r}")
     dt = float(dt)
     if not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a positive finite sampling time, got {dt!r}")

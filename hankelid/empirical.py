@@ -26,6 +26,18 @@ horizon of ``L = length`` steps:
     mean is ``sum_{k<L} A^k B C A^k``.  Nonlinear functions of the estimates, such as Hankel
     singular values, are biased at finite ``N`` (the small ones sit on a noise floor).
 
+Given input sequences (``inputs`` an array ``U`` of shape ``(K, L, channels)``)
+    The *data Gramian*: the system runs from rest on each recorded sequence and the estimate is
+    the second moment of every state visited, ``W_hat = (1/(K L)) sum_i sum_k x_k^{(i)}
+    x_k^{(i)T}`` (the snapshot correlation matrix of proper orthogonal decomposition, Lall et
+    al. 2002).  It weights state directions by how much the given inputs excite them: for a
+    stationary input process with spectrum ``Phi(w)`` it tends to the frequency-weighted
+    Gramian ``(1/2 pi) int (e^{iw} - A)^{-1} B Phi(w) B^T (e^{iw} - A)^{-H} dw`` as the
+    sequences outgrow the decay, and for white unit-variance inputs to ``(1/L) sum_{k<=L} Wc_k``,
+    the exact Gramian less a start-up transient of order ``1/((1 - rho) L)``.  Observability
+    (``kind="o"``): the sequences drive the adjoint system; cross (``"x"``): both.  Input
+    sequences are samples, so continuous-time systems must be discretized first.
+
 Continuous-time systems are mapped to an equivalent discrete-time system first
 (``discretization``):
 
@@ -57,6 +69,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,7 +220,7 @@ def _as_simulator(obj: Any) -> Simulator | None:
 # ---------------------------------------------------------------------- option handling
 @dataclass(frozen=True)
 class _Options:
-    inputs: str
+    inputs: str  # "impulse", "gaussian" or "data" (then ``data`` holds the sequences)
     length: int
     n_trajectories: int | None
     seed: Any
@@ -215,11 +228,34 @@ class _Options:
     discretization: str | None
     finite_horizon: bool
     batch_size: int | None
+    data: np.ndarray | None = None
+
+
+def _input_data(inputs: Any, length: Any, n_trajectories: Any, seed: Any) -> np.ndarray:
+    """The user's input sequences as a finite float64 array ``(K, L, channels)``, checked."""
+    if length is not None or n_trajectories is not None or seed is not None:
+        raise ValueError(
+            "length, n_trajectories and seed describe generated inputs; with an input array they come "
+            "from its shape (K sequences, L samples, channels)"
+        )
+    try:
+        data = np.asarray(inputs, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"inputs must be 'impulse', 'gaussian' or an array of input sequences: {exc}"
+        ) from exc
+    if data.ndim != 3 or min(data.shape) < 1:
+        raise ValueError(
+            f"an input array must have shape (K sequences, L samples, channels), got {data.shape}"
+        )
+    if not np.all(np.isfinite(data)):
+        raise ValueError("the input array contains NaN or inf entries")
+    return data
 
 
 def _options(
-    inputs: str = "impulse",
-    length: int = 1024,
+    inputs: Any = "impulse",
+    length: int | None = None,
     n_trajectories: int | None = None,
     seed: Any = None,
     dt: float | None = None,
@@ -227,9 +263,13 @@ def _options(
     finite_horizon: bool = False,
     batch_size: int | None = None,
 ) -> _Options:
-    if inputs not in _INPUTS:
-        raise ValueError(f"inputs must be one of {_INPUTS}, got {inputs!r}")
-    length = check_count(length, "length")
+    data = None
+    if not isinstance(inputs, str):
+        data = _input_data(inputs, length, n_trajectories, seed)
+        inputs, length = "data", data.shape[1]
+    elif inputs not in _INPUTS:
+        raise ValueError(f"inputs must be one of {_INPUTS} or an array of input sequences, got {inputs!r}")
+    length = check_count(1024 if length is None else length, "length")
     if n_trajectories is not None:
         if inputs != "gaussian":
             raise ValueError("n_trajectories applies to inputs='gaussian' only (one impulse per channel)")
@@ -244,7 +284,15 @@ def _options(
     if not isinstance(finite_horizon, (bool, np.bool_)):
         raise ValueError(f"finite_horizon must be True or False, got {finite_horizon!r}")
     return _Options(
-        inputs, length, n_trajectories, seed, check_dt(dt), discretization, bool(finite_horizon), batch_size
+        inputs,
+        length,
+        n_trajectories,
+        seed,
+        check_dt(dt),
+        discretization,
+        bool(finite_horizon),
+        batch_size,
+        data,
     )
 
 
@@ -320,6 +368,8 @@ def _check_horizon(sys: StateSpace, Ad: np.ndarray, opts: _Options) -> None:
             f"the system is not stable (pole {worst:.6g} violates {region}): its infinite-horizon "
             "Gramians do not exist; pass finite_horizon=True for the length-L finite-horizon Gramian"
         )
+    if opts.data is not None:
+        return  # the data's own horizon is the point of a data Gramian, not a truncation
     rho = float(np.max(np.abs(poles if sys.is_discrete else np.linalg.eigvals(Ad))))
     if rho ** (2 * opts.length) > _HORIZON_RTOL:
         warnings.warn(
@@ -373,22 +423,29 @@ def _state_space_snapshots(
     A, B, C = _discrete_matrices(sys, opts)
     _check_horizon(sys, A, opts)
     L = opts.length
-    Gc = krylov_blocks(A, B, L) if need[0] else None
-    Go = krylov_blocks(A.T, C.T, L) if need[1] else None
-    if opts.inputs == "impulse":
-        flat = [None if G is None else G.reshape(-1, sys.n) for G in (Gc, Go)]
-        return flat[0], flat[1]
+    systems = [(A, B) if need[0] else None, (A.T, C.T) if need[1] else None]
+    if opts.inputs != "gaussian" or shared_inputs:
+        Gc, Go = (None if s is None else krylov_blocks(*s, L) for s in systems)
+        if opts.inputs == "impulse":
+            return tuple(None if G is None else G.reshape(-1, sys.n) for G in (Gc, Go))
     n_traj = opts.n_trajectories or max(256, 2 * sys.n)
     rng_fwd, rng_adj = _input_generators(opts.seed)
     scale = 1.0 / np.sqrt(n_traj)
     if shared_inputs:  # the cross Gramian drives the adjoint with the very inputs of the forward runs
         Xc, Xo = _gaussian_final_states([Gc, Go], rng_fwd, n_traj, opts.batch_size)
         return scale * Xc, scale * Xo
-    Sc = So = None
-    if Gc is not None:
-        Sc = scale * _gaussian_final_states([Gc], rng_fwd, n_traj, opts.batch_size)[0]
-    if Go is not None:
-        So = scale * _gaussian_final_states([Go], rng_adj, n_traj, opts.batch_size)[0]
+
+    def estimate(job: tuple[tuple[np.ndarray, np.ndarray], np.random.Generator]) -> np.ndarray:
+        return scale * _gaussian_final_states([krylov_blocks(*job[0], L)], job[1], n_traj, opts.batch_size)[0]
+
+    jobs = [(s, rng) for s, rng in zip(systems, (rng_fwd, rng_adj)) if s is not None]
+    if len(jobs) == 1:
+        S = estimate(jobs[0])
+        return (S, None) if need[0] else (None, S)
+    # Two independent streams: drawing them (the bulk of the cost) releases the GIL, so the
+    # two estimates run concurrently and give the very numbers of two separate calls.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        Sc, So = pool.map(estimate, jobs)
     return Sc, So
 
 
@@ -472,6 +529,45 @@ def _simulator_snapshots(
     return Sc, So
 
 
+def _data_snapshots(
+    sys: Any, sim: Simulator | None, need: tuple[bool, bool], opts: _Options
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """All states of the runs driven by the user's sequences, scaled by ``1/sqrt(K L)``."""
+    if sim is None:
+        ss = _as_state_space(sys)
+        if not ss.is_discrete:
+            raise ValueError(
+                "input sequences are time samples: discretize the continuous-time system first "
+                "(hankelid.c2d) so the sample time is explicit"
+            )
+        if opts.dt is not None or opts.discretization is not None:
+            raise ValueError("dt and discretization do not apply to input arrays (a discrete system)")
+        _check_horizon(ss, np.asarray(ss.A), opts)
+        sim = Simulator.from_state_space(ss)
+    elif opts.dt is not None or opts.discretization is not None:
+        raise ValueError("dt and discretization apply to continuous-time StateSpace systems, not simulators")
+    fns = [(sim.forward, "forward") if need[0] else None, (sim.adjoint, "adjoint") if need[1] else None]
+    for fn in fns:
+        if fn is not None and fn[0] is None:
+            raise ValueError(f"an input array with this kind needs simulator.{fn[1]}")
+    data = opts.data
+    K, L, width = data.shape
+    wanted = sim.m if need[0] else sim.p
+    if width != wanted:
+        role = "inputs m" if need[0] else "outputs p (the adjoint's inputs)"
+        raise ValueError(f"the input array has {width} channels, the system has {wanted} {role}")
+    step = opts.batch_size or max(1, _CHUNK_DOUBLES // (L * max(sim.n, width)))
+    scale = 1.0 / np.sqrt(K * L)
+    out = []
+    for fn in fns:
+        if fn is None:
+            out.append(None)
+            continue
+        parts = [_call(fn[0], fn[1], (data[i : i + step],), sim.n) for i in range(0, K, step)]
+        out.append(scale * np.concatenate(parts).reshape(K * L, sim.n))
+    return out[0], out[1]
+
+
 def _impulses(channels: int, length: int) -> np.ndarray:
     u = np.zeros((channels, length, channels))
     u[np.arange(channels), 0, np.arange(channels)] = 1.0
@@ -484,6 +580,8 @@ def _snapshots(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Snapshot matrices of a state-space system or a simulator (see the module docs)."""
     sim = _as_simulator(sys)
+    if opts.inputs == "data":
+        return _data_snapshots(sys, sim, need, opts)
     if sim is not None:
         return _simulator_snapshots(sim, need, opts, shared_inputs)
     Sc, So = _state_space_snapshots(_as_state_space(sys), need, opts, shared_inputs)
@@ -497,8 +595,8 @@ def empirical_gramian(
     sys: Any,
     kind: str,
     *,
-    inputs: str = "impulse",
-    length: int = 1024,
+    inputs: Any = "impulse",
+    length: int | None = None,
     n_trajectories: int | None = None,
     seed: Any = None,
     dt: float | None = None,
@@ -517,11 +615,15 @@ def empirical_gramian(
         discrete-time black box following the :class:`Simulator` protocol.
     kind : {"c", "o", "x"}
         Controllability, observability, or cross Gramian (square systems, ``m = p``).
-    inputs : {"impulse", "gaussian"}
-        Unit impulses per channel (deterministic, exact up to the horizon truncation), or
-        i.i.d. standard normal input sequences (unbiased, error ``~ 1/sqrt(n_trajectories)``).
-    length : int
-        Horizon ``L`` in steps (default 1024).
+    inputs : {"impulse", "gaussian"} or array_like, shape (K, L, channels)
+        Unit impulses per channel (deterministic, exact up to the horizon truncation),
+        i.i.d. standard normal input sequences (unbiased, error ``~ 1/sqrt(n_trajectories)``),
+        or ``K`` given input sequences of ``L`` samples (discrete-time systems): the *data
+        Gramian*, the second moment of all the states they produce (see the module docs).
+        Their channels are the ``m`` inputs for ``"c"`` and ``"x"``, the ``p`` inputs of the
+        adjoint system for ``"o"``.
+    length : int, optional
+        Horizon ``L`` in steps (default 1024); set by the array for input sequences.
     n_trajectories : int, optional
         Number of Gaussian input sequences (default ``max(256, 2 n)``); only for ``"gaussian"``.
     seed : int, numpy Generator or SeedSequence, optional
@@ -570,6 +672,16 @@ def empirical_gramian(
     True
     >>> Wg = hk.empirical_gramian(sys, "c", inputs="gaussian", n_trajectories=4000, length=600, seed=1)
     >>> bool(np.linalg.norm(Wg - Wc) < 0.1 * np.linalg.norm(Wc))
+    True
+
+    The data Gramian of recorded inputs, here a slow sinusoid in the first channel only:
+
+    >>> t = np.arange(400)
+    >>> U = np.zeros((1, 400, 2))
+    >>> U[0, :, 0] = np.sin(0.05 * t)
+    >>> Wd = hk.empirical_gramian(sys, "c", inputs=U)
+    >>> X = hk.Simulator.from_state_space(sys).forward(U)[0]     # the states these inputs produce
+    >>> bool(np.allclose(Wd, X.T @ X / 400))
     True
     """
     if kind not in _KINDS:
@@ -647,6 +759,11 @@ def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.
     if unknown:
         raise ValueError(f"unknown estimator options {unknown}; use {sorted(_Options.__dataclass_fields__)}")
     opts = _options(**options)
+    if opts.inputs == "data":
+        raise ValueError(
+            "an input array drives one Gramian at a time: use empirical_gramian(sys, 'c', inputs=U) "
+            "(and 'o' with the adjoint's inputs) and hankelid.balance_from_factors"
+        )
     Sc, So = _snapshots(sys, (True, True), opts)
     return _factor(Sc), _factor(So)
 

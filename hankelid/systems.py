@@ -180,12 +180,8 @@ class StateSpace:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StateSpace):
             return NotImplemented
-        return (
-            self._dt == other._dt
-            and all(
-                np.array_equal(a, b)
-                for a, b in zip(self.matrices, other.matrices)
-            )
+        return self._dt == other._dt and all(
+            np.array_equal(a, b) for a, b in zip(self.matrices, other.matrices)
         )
 
     __hash__ = None  # type: ignore[assignment]  # equality is by value, arrays are unhashable
@@ -295,9 +291,7 @@ class StateSpace:
             try:
                 X = np.linalg.solve(M, np.broadcast_to(self._B, (pts.size, *self._B.shape)))
             except np.linalg.LinAlgError:
-                raise ValueError(
-                    "the transfer function was evaluated at a pole of the system"
-                ) from None
+                raise ValueError("the transfer function was evaluated at a pole of the system") from None
             out[start : start + chunk] = self._C @ X + self._D
         return out.reshape(*s.shape, self.p, self.m)
 
@@ -372,11 +366,12 @@ class StateSpace:
         try:
             import control
         except ImportError as exc:  # pragma: no cover - exercised only without the extra
-            raise ImportError(
-                "to_control() needs python-control: pip install 'hankelid[control]'"
-            ) from exc
+            raise ImportError("to_control() needs python-control: pip install 'hankelid[control]'") from exc
         return control.ss(
-            np.array(self._A), np.array(self._B), np.array(self._C), np.array(self._D),
+            np.array(self._A),
+            np.array(self._B),
+            np.array(self._C),
+            np.array(self._D),
             0 if self._dt is None else self._dt,
         )
 
@@ -392,7 +387,11 @@ class StateSpace:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``A, B, C, D, dt`` to an ``.npz`` file (``dt`` NaN for continuous time)."""
         np.savez(
-            path, A=self._A, B=self._B, C=self._C, D=self._D,
+            path,
+            A=self._A,
+            B=self._B,
+            C=self._C,
+            D=self._D,
             dt=np.nan if self._dt is None else self._dt,
         )
 

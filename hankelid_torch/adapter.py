@@ -58,6 +58,11 @@ _PARAMETRIZATIONS = ("s4d", "modal")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+def _output_product(s: torch.Tensor, C_t: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
+    """``s @ C_t``, or ``base + s @ C_t`` as one ``addmm`` (no separate block-sized product)."""
+    return s @ C_t if base is None else torch.addmm(base, s, C_t)
+
+
 class SSMAdapter(nn.Module):
     r"""Trainable linear SSM adapter (HRM) computing ``alpha * C s_t`` from the block input.
 
@@ -446,6 +451,7 @@ class SSMAdapter(nn.Module):
         mask: torch.Tensor | None = None,
         state: torch.Tensor | None = None,
         return_state: bool = False,
+        base: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         r"""The adapter's additive output ``alpha C s_t`` for a batch of sequences.
 
@@ -462,10 +468,14 @@ class SSMAdapter(nn.Module):
             State before the first token (from a previous call); zero when omitted.
         return_state : bool
             Also return the state after the last real token (for decoding).
+        base : Tensor, shape (B, L, D_out), optional
+            The wrapped block's output: the result is then ``base + alpha C s_t`` in ``base``'s
+            dtype.  For a float32 ``base`` the sum is fused into the output product (one
+            ``addmm``), which saves the block-sized intermediate and its extra pass.
 
         Returns
         -------
-        y : Tensor, shape of ``u``, dtype of ``u``
+        y : Tensor, shape (B, L, D_out), dtype of ``u`` (of ``base`` when given)
         final_state : Tensor, shape (B, d), float32 -- only with ``return_state``
         """
         squeeze = u.dim() == 2
@@ -480,6 +490,16 @@ class SSMAdapter(nn.Module):
         Bsz, L, _ = u.shape
         out_dtype = u.dtype
         d = self.d_state
+        fused = None  # the (B L, D_out) float32 block output to fuse into the output product
+        if base is not None:
+            base = base[None] if squeeze and base.dim() == 2 else base
+            if tuple(base.shape) != (Bsz, L, self.out_features):
+                raise ValueError(
+                    f"base must have shape ({Bsz}, {L}, {self.out_features}), got {tuple(base.shape)}"
+                )
+            out_dtype = base.dtype
+            if base.dtype == self._dtype:
+                fused = base.reshape(Bsz * L, self.out_features)
         with _no_autocast(u.device):
             x = u.to(self._dtype)
             if state is not None:
@@ -503,7 +523,7 @@ class SSMAdapter(nn.Module):
                 # contiguous (d, B L) states (small): the gradient of y w.r.t. them is then also
                 # the cheap C_t @ dy^T product (autograd picks it for a column-major operand)
                 sT = sT.reshape(d, Bsz * L).contiguous()
-                y = (sT.t() @ C_t).view(Bsz, L, self.out_features)
+                y = _output_product(sT.t(), C_t, fused).view(Bsz, L, self.out_features)
             else:
                 v = F.linear(x, self._B_bar())  # (B, L, d)
                 if mask.dim() != 2 or mask.shape[0] != Bsz or mask.shape[1] < L:
@@ -526,8 +546,8 @@ class SSMAdapter(nn.Module):
                 s = s_sorted.gather(1, inverse[..., None].expand(-1, -1, d))
                 # zero output at pads; cheaper on the d states than on the D outputs
                 s = s * real[..., None].to(s.dtype)
-                y = torch.matmul(s, C_t)
-        y = y.to(out_dtype)
+                y = _output_product(s.reshape(Bsz * L, d), C_t, fused).view(Bsz, L, self.out_features)
+        y = y.to(out_dtype) if base is None or fused is not None else base + y.to(out_dtype)
         if squeeze:
             y, final = y[0], final[0]
         if return_state:

@@ -144,7 +144,9 @@ def test_runnable_doc_snippets_run(page: Path, tmp_path: Path, monkeypatch: pyte
             exe = bin_dir / command[0]
             result = subprocess.run(
                 [str(exe) if exe.exists() else command[0], *command[1:]],
-                capture_output=True, text=True, timeout=120,
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert result.returncode == 0, f"{page.name}: {line!r} failed:\n{result.stderr[-2000:]}"
 

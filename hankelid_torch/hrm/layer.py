@@ -112,14 +112,15 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         active = [name for name in self.active_adapters if name in self.hrm_ssm]
         if not active:
             return result
-        delta = self._adapter_output(_first_tensor(args, kwargs), active)
+        u = _first_tensor(args, kwargs)
         if isinstance(result, torch.Tensor):
-            return result + delta.to(result.dtype)
+            return self._add_adapters(u, active, result)
         if isinstance(result, tuple) and result and isinstance(result[0], torch.Tensor):
-            return (result[0] + delta.to(result[0].dtype), *result[1:])
+            return (self._add_adapters(u, active, result[0]), *result[1:])
         raise TypeError(f"HRMLayer: cannot add the adapter output to a {type(result).__name__} block output")
 
-    def _adapter_output(self, u: torch.Tensor, active: list[str]) -> torch.Tensor:
+    def _add_adapters(self, u: torch.Tensor, active: list[str], out: torch.Tensor) -> torch.Tensor:
+        """``out + sum_a alpha_a SSM_a(u)``, each term added inside the adapter's output product."""
         if u.dim() != 3:
             raise ValueError(
                 "HRM adapters mix along the sequence and need (batch, seq_len, hidden) inputs, "
@@ -129,22 +130,21 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         batch, length = u.shape[:2]
         mask = ctx.mask_for(batch, length, u.device) if ctx is not None else None
         store = ctx.store if ctx is not None else None
-        total = None
         for name in active:
             adapter = self.hrm_ssm[name]
             if store is None:
-                y = adapter(u, mask=mask)
-            else:
-                key = (self._hrm_key, name)
-                past = ctx.past_len
-                state = store.get(key, past, f"{name!r} at {self._hrm_key!r}") if past > 0 else None
-                if length == 1 and state is not None:  # a decoding step: the recurrence, O(d·D)
-                    y, new_state = adapter.step(u, state, mask=mask)
-                else:  # prompt or chunk: the FFT scan from the stored state
-                    y, new_state = adapter(u, mask=mask, state=state, return_state=True)
-                store.put(key, past, past + length, new_state)
-            total = y if total is None else total + y
-        return total
+                out = adapter(u, mask=mask, base=out)
+                continue
+            key = (self._hrm_key, name)
+            past = ctx.past_len
+            state = store.get(key, past, f"{name!r} at {self._hrm_key!r}") if past > 0 else None
+            if length == 1 and state is not None:  # a decoding step: the recurrence, O(d·D)
+                y, new_state = adapter.step(u, state, mask=mask)
+                out = out + y.to(out.dtype)
+            else:  # prompt or chunk: the FFT scan from the stored state
+                out, new_state = adapter(u, mask=mask, state=state, return_state=True, base=out)
+            store.put(key, past, past + length, new_state)
+        return out
 
     def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
         raise HRMMergeError(MERGE_MESSAGE)

@@ -368,3 +368,97 @@ def test_simulator_validation(kwargs: dict, message: str) -> None:
 def test_continuous_simulator_construction_is_refused() -> None:
     with pytest.raises(ValueError, match="discrete-time"):
         Simulator.from_state_space(hk.random_stable(2, seed=0))
+
+
+# --------------------------------------------------------------------------- data Gramians
+def _stepped_states(A: np.ndarray, B: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Independent reference: ``x_{k+1} = A x_k + B u_k`` stepped one sequence and one sample at a time."""
+    K, L, _ = U.shape
+    X = np.zeros((K, L, A.shape[0]))
+    for i in range(K):
+        x = np.zeros(A.shape[0])
+        for k in range(L):
+            x = A @ x + B @ U[i, k]
+            X[i, k] = x
+    return X
+
+
+@pytest.mark.parametrize("kind", ["c", "o", "x"])
+def test_data_gramian_is_the_second_moment_of_the_visited_states(kind: str) -> None:
+    sys = hk.random_stable(5, 2, 2, dt=1.0, seed=4)
+    A, B, C, _ = (np.array(M) for M in sys.matrices)
+    U = np.random.default_rng(0).standard_normal((3, 40, 2)).cumsum(axis=1)  # random walks: not white
+    X = _stepped_states(A, B, U).reshape(-1, 5)
+    Z = _stepped_states(A.T, C.T, U).reshape(-1, 5)
+    expected = {"c": X.T @ X, "o": Z.T @ Z, "x": X.T @ Z}[kind] / (3 * 40)
+    for target in (sys, Simulator.from_state_space(sys)):
+        W = hk.empirical_gramian(target, kind, inputs=U)
+        np.testing.assert_allclose(W, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+def test_data_gramian_of_white_noise_tends_to_the_gramian() -> None:
+    sys = hk.random_stable(6, 2, 1, dt=1.0, seed=2)
+    U = np.random.default_rng(1).standard_normal((64, 3000, 2))
+    W = hk.empirical_gramian(sys, "c", inputs=U, batch_size=16)
+    assert _rel(W, _exact(sys, "c")) < 0.05
+
+
+def test_data_gramian_of_coloured_inputs_is_the_frequency_weighted_gramian() -> None:
+    """AR(1) inputs u_{k+1} = a u_k + sqrt(1 - a^2) w_k: the stationary covariance of the cascade."""
+    sys = hk.random_stable(4, 1, 1, dt=1.0, seed=7)
+    A, B, _, _ = (np.array(M) for M in sys.matrices)
+    a, K, L = 0.95, 48, 4000
+    rng = np.random.default_rng(3)
+    U = np.empty((K, L, 1))
+    U[:, 0] = rng.standard_normal((K, 1))  # the AR(1) input starts in its stationary law
+    w = rng.standard_normal((K, L, 1)) * np.sqrt(1 - a**2)
+    for k in range(1, L):
+        U[:, k] = a * U[:, k - 1] + w[:, k]
+    F = np.block([[A, B], [np.zeros((1, 4)), np.array([[a]])]])
+    G = np.vstack([np.zeros((4, 1)), [[np.sqrt(1 - a**2)]]])
+    weighted = sla.solve_discrete_lyapunov(F, G @ G.T)[:4, :4]
+    W = hk.empirical_gramian(sys, "c", inputs=U)
+    assert _rel(W, weighted) < 0.08
+    assert _rel(_exact(sys, "c"), weighted) > 0.3  # the weighting matters: white noise is far off
+
+
+@pytest.mark.parametrize(
+    ("target", "kwargs", "message"),
+    [
+        ("ss", {"inputs": np.zeros((2, 5))}, r"shape \(K sequences, L samples, channels\)"),
+        ("ss", {"inputs": np.full((1, 5, 2), np.nan)}, "NaN or inf"),
+        ("ss", {"inputs": np.zeros((1, 5, 2)), "length": 5}, "come from its shape"),
+        ("ss", {"inputs": np.zeros((1, 5, 2)), "seed": 1}, "come from its shape"),
+        ("ss", {"inputs": np.zeros((1, 5, 3))}, "3 channels, the system has 2 inputs"),
+        ("ss", {"inputs": np.zeros((1, 5, 2)), "kind": "o"}, "2 channels, the system has 1 outputs"),
+        ("ct", {"inputs": np.zeros((1, 5, 2))}, "discretize the continuous-time system"),
+        ("sim", {"inputs": np.zeros((1, 5, 1)), "kind": "o"}, "needs simulator.adjoint"),
+        ("ss", {"inputs": [["a"]]}, "array of input sequences"),
+    ],
+)
+def test_data_gramian_bad_input_names_the_problem(target: str, kwargs: dict, message: str) -> None:
+    systems = {
+        "ss": hk.random_stable(3, 2, 1, dt=1.0, seed=0),
+        "ct": hk.random_stable(3, 2, 1, seed=0),
+        "sim": Simulator(
+            Simulator.from_state_space(hk.random_stable(2, 1, 1, dt=1.0, seed=0)).forward, n=2, m=1
+        ),
+    }
+    kwargs = {"kind": "c", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        hk.empirical_gramian(systems[target], kwargs.pop("kind"), **kwargs)
+
+
+def test_input_arrays_are_refused_where_both_gramians_are_estimated() -> None:
+    sys = hk.random_stable(3, 1, 1, dt=1.0, seed=0)
+    with pytest.raises(ValueError, match="drives one Gramian at a time"):
+        empirical_gramian_factors(sys, inputs=np.zeros((1, 5, 1)))
+
+
+def test_both_gaussian_estimates_in_one_call_equal_two_calls() -> None:
+    """The concurrent estimates of empirical_gramian_factors use the streams of separate calls."""
+    sys = hk.random_stable(6, 2, 3, dt=1.0, seed=1)
+    kw = {"inputs": "gaussian", "length": 300, "n_trajectories": 50, "seed": 9}
+    Lc, Lo = empirical_gramian_factors(sys, **kw)
+    np.testing.assert_allclose(Lc @ Lc.T, hk.empirical_gramian(sys, "c", **kw), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Lo @ Lo.T, hk.empirical_gramian(sys, "o", **kw), rtol=1e-10, atol=1e-12)
