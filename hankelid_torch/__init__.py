@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .adapter import SSMAdapter
 from .bridge import adapter_layers, from_state_space, reduce_adapters, to_state_space
+from .data_init import capture_adapter_inputs, hankel_init_from_data
 from .params import ParameterMatch, hrm_trainable_count, lora_trainable_count, match_parameters
 from .peft_method import HRMConfig, HRMLayer, HRMMergeError, HRMModel
 from .scan import fft_scan, ssm_kernel
@@ -22,8 +23,10 @@ __all__ = [
     "SSMAdapter",
     "SSMLoRAConfig",
     "adapter_layers",
+    "capture_adapter_inputs",
     "fft_scan",
     "from_state_space",
+    "hankel_init_from_data",
     "hrm_trainable_count",
     "lora_trainable_count",
     "match_parameters",

@@ -649,6 +649,65 @@ class SSMAdapter(nn.Module):
             self.gate.fill_(g)
         return self
 
+    def hankel_init_from_data(self, inputs: Any, *, gramians: str | None = None) -> _init.HankelInit:
+        r"""Redo the Hankel init with task data: the full system's data Gramian on the input side.
+
+        The same richer system the Hankel init reduced (kept in ``hankel_info.full``) is
+        balance-truncated again to ``d_state`` states, now with the controllability Gramian of
+        the recorded inputs ``inputs`` (:func:`hankelid_torch.init.reduce_full_system`), and
+        loaded exactly; the gate is kept.  Parameters are replaced: call it before building
+        the optimizer.  :func:`hankelid_torch.hankel_init_from_data` does this for every
+        adapter of a model from its own activations.
+
+        Parameters
+        ----------
+        inputs : array_like or Tensor, shape (K, L, D_in)
+            ``K`` recorded input sequences of this adapter.
+        gramians : {"exact", "empirical"}, optional
+            Observability side (default: what the Hankel init used).
+
+        Returns
+        -------
+        HankelInit
+            Also stored as ``hankel_info``.
+
+        Raises
+        ------
+        ValueError
+            If the adapter was not Hankel-initialized in this process (no full system kept),
+            or ``inputs`` has the wrong shape or non-finite values.
+
+        Examples
+        --------
+        >>> import torch
+        >>> ad = SSMAdapter(8, 3, init="hankel", hankel_gramians="exact", seed=0)
+        >>> info = ad.hankel_init_from_data(torch.randn(4, 32, 8).cumsum(1))
+        >>> ad.d_state, info.options["inputs"]
+        (3, 'data (4, 32, 8)')
+        """
+        info = self.hankel_info
+        if info is None:
+            raise ValueError(
+                "hankel_init_from_data needs the full system of a Hankel init made in this process "
+                "(init='hankel'); this adapter has none"
+            )
+        if isinstance(inputs, torch.Tensor):
+            inputs = inputs.detach().to(device="cpu", dtype=torch.float64).numpy()
+        new = _init.reduce_full_system(
+            info.full,
+            self.d_state,
+            gramians=gramians or info.gramians,
+            length=info.options.get("length", 1024),
+            trajectories=info.options.get("n_trajectories"),
+            seed=info.options.get("seed"),
+            inputs=np.asarray(inputs, dtype=np.float64),
+        )
+        self._set_modal(
+            _init.modal_realization(*new.reduced.matrices[:3]), dtype=self._dtype, device=self._device
+        )
+        self.hankel_info = new
+        return new
+
     @classmethod
     def from_state_space(cls, sys: hk.StateSpace, *, gate: float = 1.0, **kwargs: Any) -> SSMAdapter:
         """A new modal adapter holding ``sys`` exactly (``gate`` as given, default 1)."""

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 
 import hankelid as hk
+from hankelid.gramians import gramian_factors
+from hankelid.truncation import balance_from_factors
 
 __all__ = [
     "ModalRealization",
@@ -35,6 +37,7 @@ __all__ = [
     "inverse_softplus",
     "modal_realization",
     "random_s4d",
+    "reduce_full_system",
     "s4d_full_system",
     "s4d_real",
 ]
@@ -137,6 +140,7 @@ def hankel_reduction(
     dt_max: float = 1e-1,
     seed: int | None = None,
     generator: torch.Generator | None = None,
+    inputs: np.ndarray | None = None,
 ) -> HankelInit:
     r"""Build the richer S4D-real system of order ``N`` and balance-truncate it to ``d_state``.
 
@@ -164,6 +168,10 @@ def hankel_reduction(
     seed : int, optional
         Seed for the empirical estimator's Gaussian inputs (default: drawn from ``generator``
         / torch's global RNG, so ``torch.manual_seed`` reproduces the init).
+    inputs : ndarray, shape (K, L, D_in), optional
+        Task data: ``K`` recorded sequences of the adapter's input (e.g. MLP inputs of the
+        frozen model).  The controllability Gramian is then their data Gramian (see
+        :func:`reduce_full_system`); ``gramians`` still chooses the observability side.
 
     Returns
     -------
@@ -175,6 +183,51 @@ def hankel_reduction(
     if N < d_state:
         raise ValueError(f"hankel_order must be >= d_state={d_state}, got {N}")
     full = s4d_full_system(in_features, out_features, N, dt_min=dt_min, dt_max=dt_max, generator=generator)
+    return reduce_full_system(
+        full,
+        d_state,
+        gramians=gramians,
+        length=length,
+        trajectories=trajectories,
+        seed=seed,
+        generator=generator,
+        inputs=inputs,
+    )
+
+
+def reduce_full_system(
+    full: hk.StateSpace,
+    d_state: int,
+    *,
+    gramians: str = "empirical",
+    length: int = 1024,
+    trajectories: int | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    inputs: np.ndarray | None = None,
+) -> HankelInit:
+    r"""Balanced truncation of the full system ``full`` to ``d_state`` states, as the Hankel init does it.
+
+    With ``inputs`` (``K`` recorded input sequences, shape ``(K, L, D_in)``), the
+    controllability Gramian is their *data Gramian*
+    ``(1/(K L)) sum_i sum_k x_k^{(i)} x_k^{(i)T}``, the second moment of the states the task's
+    own inputs drive (:func:`hankelid.empirical_gramian` with an input array): state directions
+    the data never excites are truncated first, whatever white noise would do.  The Hankel
+    singular values are then data-weighted ones and ``error_bound`` is NaN (the
+    ``2 sum sigma`` bound needs Lyapunov Gramians).  There is no
+    data for the observability side (it would need the gradients the outputs receive), so it
+    stays the ``gramians`` choice: exact, or Gaussian-input empirical.  Without ``inputs`` both
+    Gramians follow ``gramians`` (see :func:`hankel_reduction`).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> full = s4d_full_system(8, 8, 12, generator=torch.Generator().manual_seed(0))
+    >>> U = np.random.default_rng(0).standard_normal((4, 64, 8))
+    >>> info = reduce_full_system(full, 3, gramians="exact", inputs=U)
+    >>> info.reduced.n, info.options["inputs"]
+    (3, 'data (4, 64, 8)')
+    """
     if gramians not in ("exact", "empirical"):
         raise ValueError(f"hankel_gramians must be 'exact' or 'empirical', got {gramians!r}")
     options: dict[str, Any] = {}
@@ -190,15 +243,41 @@ def hankel_reduction(
         warnings.filterwarnings("ignore", message=r".*does not cover the decay", category=RuntimeWarning)
         if gramians == "empirical":
             options = {"inputs": "gaussian", **options}
-        reduced, red = balanced_reduction(full, d_state, gramians=gramians, **options)
+        if inputs is None:
+            reduced, red = balanced_reduction(full, d_state, gramians=gramians, **options)
+            hsv, bound = np.asarray(red.hsv), float(red.error_bound)
+        else:
+            reduced, hsv, bound = _data_reduction(full, d_state, np.asarray(inputs), gramians, options)
+            options = {**options, "inputs": f"data {tuple(np.shape(inputs))}"}
     return HankelInit(
-        full=full,
-        reduced=reduced,
-        hsv=np.asarray(red.hsv),
-        error_bound=float(red.error_bound),
-        gramians=gramians,
-        options=options,
+        full=full, reduced=reduced, hsv=hsv, error_bound=bound, gramians=gramians, options=options
     )
+
+
+def _psd_factor(W: np.ndarray) -> np.ndarray:
+    """``L`` with ``L L^T = W`` for a symmetric positive semidefinite estimate (negative rounding dropped)."""
+    lam, V = np.linalg.eigh(0.5 * (W + W.T))
+    return V * np.sqrt(np.clip(lam, 0.0, None))
+
+
+def _data_reduction(
+    full: hk.StateSpace, d_state: int, inputs: np.ndarray, gramians: str, options: dict[str, Any]
+) -> tuple[hk.StateSpace, np.ndarray, float]:
+    """Balanced truncation with the data Gramian of ``inputs`` on the controllability side."""
+    if inputs.ndim != 3 or inputs.shape[2] != full.m:
+        raise ValueError(
+            f"task-data inputs must have shape (K, L, {full.m}) (sequences, samples, adapter inputs), "
+            f"got {inputs.shape}"
+        )
+    Lc = _psd_factor(hk.empirical_gramian(full, "c", inputs=inputs))
+    compressed = _compress_channels(full)
+    if gramians == "exact":
+        Lo = gramian_factors(compressed)[1]
+    else:
+        Lo = _psd_factor(hk.empirical_gramian(compressed, "o", **options))
+    reduced, _, _, hsv = balance_from_factors(full, Lc, Lo, d_state)
+    # No proven bound: a data Gramian solves no Lyapunov equation, so 2 sum(sigma_tail) is not one.
+    return reduced, hsv, math.nan
 
 
 def _compress_channels(sys: hk.StateSpace) -> hk.StateSpace:

@@ -22,7 +22,9 @@ full        every base parameter (full fine-tuning)
 
 Harness options, valid for every method and not passed on: ``rank`` (overrides matching for the
 LoRA family), ``reduce_to`` / ``reduce_gramians`` / ``finetune_steps`` (two-phase HRM, see
-:mod:`.train`).
+:mod:`.train`), ``hankel_inputs=task`` with ``hankel_samples`` (HRM with ``init=hankel``: redo the
+Hankel init with the data Gramian of ``hankel_samples`` training sequences, default 64, recorded
+through the frozen model; :func:`hankelid_torch.hankel_init_from_data`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ __all__ = [
     "reference_lora_config",
 ]
 
-HARNESS_OPTIONS = ("rank", "reduce_to", "reduce_gramians", "finetune_steps")
+HARNESS_OPTIONS = (
+    "rank",
+    "reduce_to",
+    "reduce_gramians",
+    "finetune_steps",
+    "hankel_inputs",
+    "hankel_samples",
+)
 _QV = ["q_proj", "v_proj"]
 _MLP = ["gate_proj", "up_proj", "down_proj"]
 

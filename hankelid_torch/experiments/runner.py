@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .analysis import analyze_adapters
@@ -34,7 +35,7 @@ from .config import ExperimentConfig, parse_spec
 from .ddp import Dist, init_distributed
 from .methods import apply_method, count_trainable
 from .tasks import make_task
-from .train import evaluate, resolve_device, train
+from .train import batch_tensors, evaluate, resolve_device, train
 
 __all__ = ["RESULTS_FILE", "SCHEMA", "cell_key", "read_records", "run_experiment"]
 
@@ -134,6 +135,24 @@ def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress
     return out
 
 
+def _task_data_init(model, task, codec, options: dict[str, Any], *, seed: int, device: str) -> None:
+    """``hankel_inputs=task``: redo the Hankel init with the data Gramian of training sequences."""
+    from hankelid_torch import hankel_init_from_data
+
+    if options["hankel_inputs"] != "task":
+        raise ValueError(
+            f"hankel_inputs must be 'task' (Gaussian inputs are the default), "
+            f"got {options['hankel_inputs']!r}"
+        )
+    if options.get("init") != "hankel":
+        raise ValueError("hankel_inputs=task needs an HRM method with init=hankel")
+    n = int(options.get("hankel_samples", 64))
+    # Its own stream: the training batches (drawn from `seed`) are the same as without it.
+    batch = task.train_batch(np.random.default_rng([seed, 2]), n)
+    ids, _ = batch_tensors(batch, codec, device)
+    hankel_init_from_data(model, [ids], max_sequences=n)
+
+
 def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log) -> dict[str, Any]:
     task_spec, method_spec, seed = spec
     task = _task(task_spec)
@@ -146,6 +165,8 @@ def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log)
         base, name, options, reference_rank=cfg.reference_rank, seed=seed, all_trainable=scratch
     )
     model.to(device)
+    if "hankel_inputs" in options:
+        _task_data_init(model, task, codec, options, seed=seed, device=device)
     log(
         f"{task.label:<22} {method_spec:<24} seed {seed}: {info['trainable_params']:,} trainable "
         f"(reference {info['reference_params']:,}, gap {info['param_gap']:+.2%})"

@@ -89,7 +89,8 @@ def _autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
 
 
-def _to_tensors(batch: Any, codec: ByteCodec, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_tensors(batch: Any, codec: ByteCodec, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A task batch as ``(input_ids, targets)`` tensors on ``device`` (tokens encoded by ``codec``)."""
     ids = torch.from_numpy(codec.encode(batch.tokens)).to(device)
     return ids, torch.from_numpy(codec.encode(batch.targets)).to(device)
 
@@ -178,7 +179,7 @@ def train(
     history: list[dict[str, Any]] = []
     bar = tqdm(range(total), desc=desc, disable=not progress or not dist.is_main, leave=False)
     for step in bar:
-        ids, labels = _to_tensors(task.train_batch(rng, config.batch_size), codec, device)
+        ids, labels = batch_tensors(task.train_batch(rng, config.batch_size), codec, device)
         with _autocast(device, config.precision):
             loss = net(input_ids=ids, labels=labels).loss
         if not torch.isfinite(loss):
@@ -234,7 +235,7 @@ def evaluate(
     for i, batch in enumerate(task.eval_batches(split, n, batch_size)):
         if i % dist.world_size != dist.rank:
             continue
-        ids, targets = _to_tensors(batch, codec, device)
+        ids, targets = batch_tensors(batch, codec, device)
         with _autocast(device, precision):
             logits = model(input_ids=ids).logits
         logits, targets = logits[:, :-1].float(), targets[:, 1:]

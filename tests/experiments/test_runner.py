@@ -178,3 +178,21 @@ def test_diverged_cell_is_recorded_and_reported(tmp_path, monkeypatch):
     text = write_report(out).read_text()
     assert "| 1 (+1 diverged) |" in text
     assert "| parity(T=4) | dora | 1 |" in text  # the diverged seed has no pair
+
+
+def test_task_data_hankel_init(tmp_path):
+    """hankel_inputs=task: the same full system reduced with the task's data Gramian; training unchanged."""
+    methods = [
+        "hrm:init=hankel,hankel_gramians=exact",
+        "hrm:init=hankel,hankel_gramians=exact,hankel_inputs=task",
+    ]
+    gauss, data = _run(_cfg(methods=methods, tasks=["parity:T=4"]), tmp_path / "r", tmp_path / "cache")
+    assert data["method_options"]["hankel_inputs"] == "task"
+    assert data["trainable_params"] == gauss["trainable_params"]
+    assert data["value_before"] == pytest.approx(
+        gauss["value_before"], abs=0.5
+    )  # same frozen base, same task
+    # a different initial adapter (behind a closed gate at step 0, so it shows from the first update on)
+    assert data["history"][-1]["loss"] != gauss["history"][-1]["loss"]
+    with pytest.raises(ValueError, match="needs an HRM method with init=hankel"):
+        _run(_cfg(methods=["hrm:init=s4d,hankel_inputs=task"], tasks=["parity:T=4"]), tmp_path / "x", None)
