@@ -380,16 +380,24 @@ def _check_horizon(sys: StateSpace, Ad: np.ndarray, opts: _Options) -> None:
         )
 
 
-def krylov_blocks(A: np.ndarray, B: np.ndarray, length: int) -> np.ndarray:
-    """``G[k] = (A^k B)^T`` for ``k < length``, shape ``(length, m, n)``, by repeated doubling."""
+def krylov_blocks(A: np.ndarray, B: np.ndarray, length: int, *, reverse: bool = False) -> np.ndarray:
+    """``G[k] = (A^k B)^T`` for ``k < length``, shape ``(length, m, n)``, by repeated doubling.
+
+    With ``reverse=True`` the blocks are stored last-power-first (``G[length-1-k]``), built in
+    place in that order (no reversed copy).
+    """
     n, m = B.shape
     G = np.empty((length, m, n))
-    G[0] = B.T
+    last = length - 1 if reverse else 0
+    G[last] = B.T
     filled, power = 1, A.T.copy()  # invariant: power = (A^T)^filled
     with np.errstate(over="ignore", invalid="ignore"):  # callers reject non-finite results
         while filled < length:
             take = min(filled, length - filled)
-            G[filled : filled + take] = (G[:take].reshape(take * m, n) @ power).reshape(take, m, n)
+            # the first `take` powers, times (A^T)^filled, are the powers filled .. filled+take-1
+            src = G[length - take :] if reverse else G[:take]
+            dst = slice(length - filled - take, length - filled) if reverse else slice(filled, filled + take)
+            G[dst] = (src.reshape(take * m, n) @ power).reshape(take, m, n)
             filled += take
             if filled < length:
                 power = power @ power
@@ -402,10 +410,11 @@ def _gaussian_final_states(
     """Final states ``x_L`` (rows) of ``n_traj`` runs per Krylov sequence, all driven by the same inputs.
 
     ``x_L = sum_k A^(L-1-k) B u_k``: one product of the inputs with the Krylov blocks in reverse
-    order -- the batched simulation's last state, without stepping through time.
+    order (``kernels`` as ``krylov_blocks(..., reverse=True)``) -- the batched simulation's last
+    state, without stepping through time.
     """
     length, m, n = kernels[0].shape
-    flat = [G[::-1].reshape(length * m, n) for G in kernels]
+    flat = [G.reshape(length * m, n) for G in kernels]
     step = batch or max(1, _CHUNK_DOUBLES // (length * m))
     out = [np.empty((n_traj, n)) for _ in kernels]
     for start in range(0, n_traj, step):
@@ -424,19 +433,19 @@ def _state_space_snapshots(
     _check_horizon(sys, A, opts)
     L = opts.length
     systems = [(A, B) if need[0] else None, (A.T, C.T) if need[1] else None]
-    if opts.inputs != "gaussian" or shared_inputs:
-        Gc, Go = (None if s is None else krylov_blocks(*s, L) for s in systems)
-        if opts.inputs == "impulse":
-            return tuple(None if G is None else G.reshape(-1, sys.n) for G in (Gc, Go))
+    if opts.inputs == "impulse":
+        return tuple(None if s is None else krylov_blocks(*s, L).reshape(-1, sys.n) for s in systems)
     n_traj = opts.n_trajectories or max(256, 2 * sys.n)
     rng_fwd, rng_adj = _input_generators(opts.seed)
     scale = 1.0 / np.sqrt(n_traj)
     if shared_inputs:  # the cross Gramian drives the adjoint with the very inputs of the forward runs
-        Xc, Xo = _gaussian_final_states([Gc, Go], rng_fwd, n_traj, opts.batch_size)
+        kernels = [krylov_blocks(*s, L, reverse=True) for s in systems]
+        Xc, Xo = _gaussian_final_states(kernels, rng_fwd, n_traj, opts.batch_size)
         return scale * Xc, scale * Xo
 
     def estimate(job: tuple[tuple[np.ndarray, np.ndarray], np.random.Generator]) -> np.ndarray:
-        return scale * _gaussian_final_states([krylov_blocks(*job[0], L)], job[1], n_traj, opts.batch_size)[0]
+        kernel = krylov_blocks(*job[0], L, reverse=True)
+        return scale * _gaussian_final_states([kernel], job[1], n_traj, opts.batch_size)[0]
 
     jobs = [(s, rng) for s, rng in zip(systems, (rng_fwd, rng_adj)) if s is not None]
     if len(jobs) == 1:

@@ -462,3 +462,16 @@ def test_both_gaussian_estimates_in_one_call_equal_two_calls() -> None:
     Lc, Lo = empirical_gramian_factors(sys, **kw)
     np.testing.assert_allclose(Lc @ Lc.T, hk.empirical_gramian(sys, "c", **kw), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(Lo @ Lo.T, hk.empirical_gramian(sys, "o", **kw), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 64, 100])
+def test_reversed_krylov_blocks_are_the_blocks_in_reverse(length: int) -> None:
+    from hankelid.empirical import krylov_blocks
+
+    sys = hk.random_stable(4, 2, 1, dt=1.0, seed=length)
+    A, B, _, _ = (np.array(M) for M in sys.matrices)
+    direct = np.stack([(np.linalg.matrix_power(A, k) @ B).T for k in range(length)])
+    np.testing.assert_allclose(krylov_blocks(A, B, length), direct, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(
+        krylov_blocks(A, B, length, reverse=True), direct[::-1], rtol=1e-10, atol=1e-13
+    )
