@@ -34,7 +34,7 @@ Given input sequences (``inputs`` an array ``U`` of shape ``(K, L, channels)``)
     stationary input process with spectrum ``Phi(w)`` it tends to the frequency-weighted
     Gramian ``(1/2 pi) int (e^{iw} - A)^{-1} B Phi(w) B^T (e^{iw} - A)^{-H} dw`` as the
     sequences outgrow the decay, and for white unit-variance inputs to ``(1/L) sum_{k<=L} Wc_k``,
-    the exact Gramian less a start-up transient of order ``1/((1 - rho) L)``.  Observability
+    the exact Gramian less a start-up transient of order ``1/((1 - rho^2) L)``.  Observability
     (``kind="o"``): the sequences drive the adjoint system; cross (``"x"``): both.  Input
     sequences are samples, so continuous-time systems must be discretized first.
 
