@@ -491,12 +491,16 @@ def _impulse_runs(
     return np.concatenate(parts, axis=0)
 
 
+def _reject_time_options(opts: _Options, what: str) -> None:
+    if opts.dt is not None or opts.discretization is not None:
+        raise ValueError(f"dt and discretization apply to continuous-time StateSpace systems, not {what}")
+
+
 def _simulator_snapshots(
     sim: Simulator, need: tuple[bool, bool], opts: _Options, shared_inputs: bool
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Snapshot matrices from simulator runs, batched over trajectories (see the module docs)."""
-    if opts.dt is not None or opts.discretization is not None:
-        raise ValueError("dt and discretization apply to continuous-time StateSpace systems, not simulators")
+    _reject_time_options(opts, "simulators")
     n, m, p, L = sim.n, sim.m, sim.p, opts.length
     step = opts.batch_size or max(1, _CHUNK_DOUBLES // (L * max(n, m, p or 1)))
     gaussian = opts.inputs == "gaussian"
@@ -549,12 +553,11 @@ def _data_snapshots(
                 "input sequences are time samples: discretize the continuous-time system first "
                 "(hankelid.c2d) so the sample time is explicit"
             )
-        if opts.dt is not None or opts.discretization is not None:
-            raise ValueError("dt and discretization do not apply to input arrays (a discrete system)")
+        _reject_time_options(opts, "input arrays (they drive a discrete system)")
         _check_horizon(ss, np.asarray(ss.A), opts)
         sim = Simulator.from_state_space(ss)
-    elif opts.dt is not None or opts.discretization is not None:
-        raise ValueError("dt and discretization apply to continuous-time StateSpace systems, not simulators")
+    else:
+        _reject_time_options(opts, "simulators")
     fns = [(sim.forward, "forward") if need[0] else None, (sim.adjoint, "adjoint") if need[1] else None]
     for fn in fns:
         if fn is not None and fn[0] is None:

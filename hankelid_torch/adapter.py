@@ -232,12 +232,7 @@ class SSMAdapter(nn.Module):
                 seed=seed,
                 generator=gen,
             )
-            self.hankel_info = info
-            self._set_modal(
-                _init.modal_realization(*info.reduced.matrices[:3]),
-                dtype=torch.float32,
-                device=torch.device("cpu"),
-            )
+            self._load_hankel(info, dtype=torch.float32, device=torch.device("cpu"))
             return
 
         if init == "s4d":
@@ -315,6 +310,11 @@ class SSMAdapter(nn.Module):
     @property
     def _device(self) -> torch.device:
         return self.B.device
+
+    def _load_hankel(self, info: _init.HankelInit, *, dtype: torch.dtype, device: torch.device) -> None:
+        """Install a Hankel init's reduced model exactly (modal form) and keep its diagnostics."""
+        self._set_modal(_init.modal_realization(*info.reduced.matrices[:3]), dtype=dtype, device=device)
+        self.hankel_info = info
 
     def _set_modal(self, modal: _init.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
         """Install a modal realization (new shapes allowed): parameters ``nu, theta, B, C`` + buffer."""
@@ -702,10 +702,7 @@ class SSMAdapter(nn.Module):
             seed=info.options.get("seed"),
             inputs=np.asarray(inputs, dtype=np.float64),
         )
-        self._set_modal(
-            _init.modal_realization(*new.reduced.matrices[:3]), dtype=self._dtype, device=self._device
-        )
-        self.hankel_info = new
+        self._load_hankel(new, dtype=self._dtype, device=self._device)
         return new
 
     @classmethod

@@ -177,7 +177,27 @@ def run_dfa(table: np.ndarray, symbols: np.ndarray, start: int = 0) -> np.ndarra
 
 
 @dataclass(frozen=True)
-class DFATask(Task):
+class _GeneratedTask(Task):
+    """A task with generated samples (``_sample``).
+
+    Training batches come from the caller's ``rng``; each split's evaluation set is fixed by a
+    seed derived from the split and ``data_seed``.
+    """
+
+    def _sample(self, rng: np.random.Generator, n: int) -> Batch:
+        raise NotImplementedError
+
+    def train_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        return self._sample(rng, _check_int(batch_size, "batch_size", 1))
+
+    def eval_batches(self, split: str, n: int, batch_size: int) -> Iterator[Batch]:
+        full = self._sample(np.random.default_rng([_EVAL_SALT, _check_split(split), self.data_seed]), n)
+        for a, b in _chunks(n, batch_size):
+            yield Batch(full.tokens[a:b], full.targets[a:b], full.candidates)
+
+
+@dataclass(frozen=True)
+class DFATask(_GeneratedTask):
     """Random-DFA state tracking (see the module docstring for the format).
 
     Examples
@@ -239,17 +259,9 @@ class DFATask(Task):
         table = rng.integers(0, self.k, size=(n, self.k, self.m))
         return self._encode(table, rng.integers(0, self.m, size=(n, self.T)))
 
-    def train_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
-        return self._sample(rng, _check_int(batch_size, "batch_size", 1))
-
-    def eval_batches(self, split: str, n: int, batch_size: int) -> Iterator[Batch]:
-        full = self._sample(np.random.default_rng([_EVAL_SALT, _check_split(split), self.data_seed]), n)
-        for a, b in _chunks(n, batch_size):
-            yield Batch(full.tokens[a:b], full.targets[a:b], full.candidates)
-
 
 @dataclass(frozen=True)
-class ParityTask(Task):
+class ParityTask(_GeneratedTask):
     """Parity of the whole bit sequence, predicted once at the end (see the module docstring).
 
     Examples
@@ -280,14 +292,6 @@ class ParityTask(Task):
         targets = np.full_like(tokens, IGNORE)
         targets[:, -1] = answer
         return Batch(tokens, targets, (zero, one))
-
-    def train_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
-        return self._sample(rng, _check_int(batch_size, "batch_size", 1))
-
-    def eval_batches(self, split: str, n: int, batch_size: int) -> Iterator[Batch]:
-        full = self._sample(np.random.default_rng([_EVAL_SALT, _check_split(split), self.data_seed]), n)
-        for a, b in _chunks(n, batch_size):
-            yield Batch(full.tokens[a:b], full.targets[a:b], full.candidates)
 
 
 def pydoc_corpus(part: str = "task") -> bytes:
