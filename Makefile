@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # Lint and the strict docs build first, so pytest's summary is the last line printed.
 test: $(STAMP)
-	$(VENV)/bin/ruff check hankelid hankelid_torch tests benchmarks experiments
+	$(VENV)/bin/ruff check hankelid hankelid_torch hankelid_bench tests benchmarks scripts
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
@@ -30,8 +30,8 @@ test-all: $(STAMP)
 	$(PY) -m pytest -n 2 --runslow
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hankelid hankelid_torch tests benchmarks experiments
-	$(VENV)/bin/ruff format --check hankelid hankelid_torch tests benchmarks experiments
+	$(VENV)/bin/ruff check hankelid hankelid_torch hankelid_bench tests benchmarks scripts
+	$(VENV)/bin/ruff format --check hankelid hankelid_torch hankelid_bench tests benchmarks scripts
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict

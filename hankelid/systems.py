@@ -701,13 +701,19 @@ def _as_state_space(sys: Any, name: str = "sys") -> StateSpace:
     """Accept a hankelid, python-control or scipy system; reject anything else clearly."""
     if isinstance(sys, StateSpace):
         return sys
+    # Identification results (and anything else that wraps one model) expose it as `.system`:
+    # duck-typed so that this module needs no import of the identification package.
+    inner = getattr(sys, "system", None)
+    if isinstance(inner, StateSpace):
+        return inner
     mod = type(sys).__module__ or ""
     if mod.startswith("control"):
         return from_control(sys)
     if mod.startswith("scipy.signal"):
         return from_scipy(sys)
     raise ValueError(
-        f"{name} must be a hankelid.StateSpace (or a python-control / scipy.signal system), "
+        f"{name} must be a hankelid.StateSpace (or a python-control / scipy.signal system, or an "
+        f"object with a StateSpace `.system` such as hankelid.Identification), "
         f"got {type(sys).__name__}"
     )
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg as sla
 
 import hankelid as hk
-from hankelid.hankel import HankelOperator
+from hankelid.identification.hankel import HankelOperator
 
 
 def _exact_hsv(sys: hk.StateSpace) -> np.ndarray:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hankelid_torch.experiments.stats import compare_paired, summarize
+from hankelid_bench.stats import compare_paired, summarize
 
 
 def test_summarize_matches_definition():

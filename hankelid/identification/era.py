@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._validation import check_count, check_dt, check_tol
-from .empirical import krylov_blocks
+from .._validation import check_count, check_dt, check_tol
+from ..empirical import krylov_blocks
+from ..systems import StateSpace
 from .hankel import HankelOperator, as_markov, hankel_blocks, split_blocks
-from .systems import StateSpace
 
 __all__ = ["ERAInfo", "era"]
 

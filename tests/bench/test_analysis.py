@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hankelid_torch.experiments.analysis import analyze_adapters, memory_length
+from hankelid_bench.analysis import analyze_adapters, memory_length
 
 
 def test_memory_length_closed_form():
@@ -21,9 +21,9 @@ def test_memory_length_closed_form():
 def test_analyze_s4d_adapters_closed_form():
     import peft
 
+    from hankelid_bench.base_model import BaseModelSpec, build_model
     from hankelid_torch import HRMConfig, adapter_layers
     from hankelid_torch.bridge import get_adapter
-    from hankelid_torch.experiments.base_model import BaseModelSpec, build_model
 
     model = peft.get_peft_model(
         build_model(BaseModelSpec.tiny(layers=2)), HRMConfig(d_state=3, seed=0, gate_init=0.5)

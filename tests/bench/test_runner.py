@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from hankelid_torch.experiments.base_model import BaseModelSpec
-from hankelid_torch.experiments.config import ExperimentConfig
-from hankelid_torch.experiments.report import write_report
-from hankelid_torch.experiments.runner import RESULTS_FILE, read_records, run_experiment
-from hankelid_torch.experiments.train import TrainConfig
+from hankelid_bench.base_model import BaseModelSpec
+from hankelid_bench.config import ExperimentConfig
+from hankelid_bench.report import write_report
+from hankelid_bench.runner import RESULTS_FILE, read_records, run_experiment
+from hankelid_bench.train import TrainConfig
 
 TINY_TRAIN = TrainConfig(steps=3, batch_size=4, eval_samples=8, eval_batch_size=8, log_every=1)
 RECORD_KEYS = {
@@ -152,8 +152,8 @@ def test_report_without_results(tmp_path):
 def test_majority_baseline_counts_labels():
     from collections import Counter
 
-    from hankelid_torch.experiments.report import majority_baseline
-    from hankelid_torch.experiments.tasks import DFATask
+    from hankelid_bench.report import majority_baseline
+    from hankelid_bench.tasks import DFATask
 
     tokens = np.concatenate([b.tokens for b in DFATask(T=6, k=3).eval_batches("test", 50, 7)])
     answers = Counter(bytes(row.astype(np.uint8)).decode()[-1] for row in tokens)
@@ -161,7 +161,7 @@ def test_majority_baseline_counts_labels():
 
 
 def test_diverged_cell_is_recorded_and_reported(tmp_path, monkeypatch):
-    from hankelid_torch.experiments import runner
+    from hankelid_bench import runner
 
     real_train = runner.train
 

@@ -156,7 +156,7 @@ def train(
 
     Examples
     --------
-    >>> from hankelid_torch.experiments.tasks import ParityTask
+    >>> from hankelid_bench.tasks import ParityTask
     >>> net = torch.nn.Sequential()   # no trainable parameters: nothing to do
     >>> train(net, ParityTask(T=4), ByteCodec.identity(), TrainConfig(steps=3))
     []
@@ -221,8 +221,8 @@ def evaluate(
 
     Examples
     --------
-    >>> from hankelid_torch.experiments.base_model import BaseModelSpec, build_model
-    >>> from hankelid_torch.experiments.tasks import ParityTask
+    >>> from hankelid_bench.base_model import BaseModelSpec, build_model
+    >>> from hankelid_bench.tasks import ParityTask
     >>> model = build_model(BaseModelSpec.tiny())
     >>> out = evaluate(model, ParityTask(T=4), ByteCodec.identity(), n=8)
     >>> out["n_scored"], 0.0 <= out["value"] <= 1.0

@@ -2,9 +2,9 @@
 
 Usage::
 
-    .venv/bin/python experiments/init_diagnostics.py            # seeds 0 1, both tasks of the grid
+    .venv/bin/python scripts/init_diagnostics.py            # seeds 0 1, both tasks of the grid
 
-For each task and seed of ``experiments/init.toml`` this builds the HRM adapters exactly as the
+For each task and seed of ``hankelid_bench/grids/init.toml`` this builds the HRM adapters exactly as the
 grid's ``hrm:init=hankel`` cell does (same cached base model, same seed), records them, then applies
 ``hankel_init_from_data`` on the 64 training sequences the ``hankel_inputs=task`` cell uses, and
 prints per layer: the relative L2 difference of the two initial kernels over 256 lags (gate
@@ -21,12 +21,12 @@ import warnings
 import numpy as np
 
 import hankelid as hk
+from hankelid_bench.base_model import load_base_model
+from hankelid_bench.config import load_config, parse_spec
+from hankelid_bench.methods import apply_method
+from hankelid_bench.tasks import make_task
+from hankelid_bench.train import batch_tensors
 from hankelid_torch import adapter_layers, hankel_init_from_data
-from hankelid_torch.experiments.base_model import load_base_model
-from hankelid_torch.experiments.config import load_config, parse_spec
-from hankelid_torch.experiments.methods import apply_method
-from hankelid_torch.experiments.tasks import make_task
-from hankelid_torch.experiments.train import batch_tensors
 
 
 def _ungated(layer) -> hk.StateSpace:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=64, help="recorded training sequences")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    cfg = load_config("experiments/init.toml")
+    cfg = load_config("hankelid_bench/grids/init.toml")
     base, codec, name = load_base_model(cfg.base, progress=False)
     print(f"base {name}; kernel difference over 256 lags, gate excluded")
     print(

@@ -210,7 +210,7 @@ def apply_method(
 
     Examples
     --------
-    >>> from hankelid_torch.experiments.base_model import BaseModelSpec, build_model
+    >>> from hankelid_bench.base_model import BaseModelSpec, build_model
     >>> base = build_model(BaseModelSpec.tiny())
     >>> model, info = apply_method(base, "lora_mlp", reference_rank=2)
     >>> info["reference_params"], abs(info["trainable_params"] - 96) <= 56   # q,v: 2 * (16+16 + 16+8)

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.fft as sfft
 import scipy.linalg as sla
 
-from ._validation import as_real_matrix, check_count
+from .._validation import as_real_matrix, check_count
 
 __all__ = ["hankel_hsv", "hankel_matrix"]
 

@@ -3,7 +3,7 @@
 A task or method is written as ``name`` or ``name:key=value,key=value``, for example
 ``dfa:k=4,T=64``, ``charlm:T=256,path=/data/enwik8``, ``hrm:init=s4d`` or ``hrm:reduce_to=8``.
 Values are parsed as int, float, bool (``true``/``false``) or left as strings. A TOML file holds
-the same fields as :class:`ExperimentConfig` (see ``experiments/*.toml``)::
+the same fields as :class:`ExperimentConfig` (see ``hankelid_bench/grids/*.toml``)::
 
     protocol = "adapt"            # or "scratch": fresh model, all parameters trainable
     seeds = [0, 1, 2]

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from hankelid_torch.experiments.cli import main
-from hankelid_torch.experiments.runner import read_records
+from hankelid_bench.cli import main
+from hankelid_bench.runner import read_records
 
 TINY = """
 name = "tiny"
@@ -85,7 +85,7 @@ def test_ddp_two_processes_gloo(tmp_path, tiny_config):
         "--nproc_per_node",
         "2",
         "-m",
-        "hankelid_torch.experiments.cli",
+        "hankelid_bench.cli",
         "run",
         "--out",
         str(tmp_path / "ddp"),
@@ -105,8 +105,8 @@ def test_ddp_two_processes_gloo(tmp_path, tiny_config):
 
 
 def test_demo_prints_table_and_writes_report(tmp_path, tiny_config, capsys):
-    from hankelid_torch.experiments.config import load_config
-    from hankelid_torch.experiments.demo import demo_config, run_demo
+    from hankelid_bench.config import load_config
+    from hankelid_bench.demo import demo_config, run_demo
 
     shipped = demo_config()
     assert shipped.seeds == [0, 1] and any(m.startswith("hrm") for m in shipped.methods)

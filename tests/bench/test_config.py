@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hankelid_torch.experiments.config import ExperimentConfig, format_spec, load_config, parse_spec
+from hankelid_bench.config import ExperimentConfig, format_spec, load_config, parse_spec
 
-PRESETS = sorted((Path(__file__).resolve().parents[2] / "experiments").glob("*.toml"))
+PRESETS = sorted((Path(__file__).resolve().parents[2] / "hankelid_bench" / "grids").glob("*.toml"))
 
 _keys = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
 _values = st.one_of(
@@ -67,8 +67,8 @@ def test_replace_rejects_unknown_field():
 
 @pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
 def test_presets_load_and_name_valid_tasks_and_methods(path):
-    from hankelid_torch.experiments.methods import METHODS
-    from hankelid_torch.experiments.tasks import make_task
+    from hankelid_bench.methods import METHODS
+    from hankelid_bench.tasks import make_task
 
     cfg = load_config(path)
     assert len(cfg.seeds) >= 3

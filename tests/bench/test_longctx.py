@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from hankelid_torch.experiments.base_model import ByteCodec
-from hankelid_torch.experiments.longctx import evaluate_longctx, load_longctx
+from hankelid_bench.base_model import ByteCodec
+from hankelid_bench.longctx import evaluate_longctx, load_longctx
 
 
 class _Favour(torch.nn.Module):

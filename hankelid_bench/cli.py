@@ -4,10 +4,10 @@ Examples::
 
     hankelid-bench demo                                   # = make demo
     hankelid-bench list
-    hankelid-bench run --config experiments/main.toml --out runs/main
+    hankelid-bench run --config hankelid_bench/grids/main.toml --out runs/main
     hankelid-bench run --tasks dfa:k=4,T=64 parity:T=64 --methods hrm lora dora ssmlora \\
         --seeds 0 1 2 --steps 300 --out runs/quick          # flags override the config file
-    torchrun --nproc_per_node 2 -m hankelid_torch.experiments.cli run ...   # DDP
+    torchrun --nproc_per_node 2 -m hankelid_bench.cli run ...   # DDP
     hankelid-bench report runs/main --reference lora
     hankelid-bench longctx --format quality --data quality_dev.jsonl --base-model /models/mistral-7b
 """
@@ -24,8 +24,9 @@ __all__ = ["main"]
 
 
 def _preset_dirs() -> list[Path]:
-    # Presets live in the repository's experiments/ folder; the working directory's copy wins.
-    return [Path.cwd() / "experiments", Path(__file__).resolve().parents[2] / "experiments"]
+    # Presets ship inside the package (grids/); a grids/ folder in the working directory wins,
+    # so a user can edit a copy without touching the installed one.
+    return [Path.cwd() / "grids", Path(__file__).resolve().parent / "grids"]
 
 
 def _find_config(name: str) -> Path:
@@ -35,7 +36,7 @@ def _find_config(name: str) -> Path:
     for folder in _preset_dirs():
         if (folder / f"{name}.toml").is_file():
             return folder / f"{name}.toml"
-    raise ValueError(f"config {name!r} is neither a file nor a preset in experiments/")
+    raise ValueError(f"config {name!r} is neither a file nor a preset in hankelid_bench/grids/")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a grid of (task, method, seed) cells (resumable)")
-    run.add_argument("--config", help="TOML file or preset name in experiments/ (e.g. main)")
+    run.add_argument("--config", help="TOML file or preset name in hankelid_bench/grids/ (e.g. main)")
     run.add_argument("--out", help="output directory (default runs/<config name>)")
     run.add_argument("--tasks", nargs="+", help="task specs, e.g. dfa:k=4,T=64 charlm:T=256")
     run.add_argument("--methods", nargs="+", help="method specs, e.g. hrm hrm:init=s4d lora dora ssmlora")

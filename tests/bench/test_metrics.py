@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hankelid_torch.experiments.metrics import (
+from hankelid_bench.metrics import (
     best_over_references,
     bits_per_char,
     normalize_answer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hankelid_torch.experiments.tasks import (
+from hankelid_bench.tasks import (
     IGNORE,
     CharLMTask,
     DFATask,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hankelid_torch.experiments.base_model import BaseModelSpec, build_model
-from hankelid_torch.experiments.methods import apply_method, count_trainable
+from hankelid_bench.base_model import BaseModelSpec, build_model
+from hankelid_bench.methods import apply_method, count_trainable
 
 SPEC = BaseModelSpec.tiny(layers=2)  # width 16, MLP 32, kv width 8
 
