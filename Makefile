@@ -40,7 +40,7 @@ test-latest:
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install --quiet $(TORCH_PIN)
-	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[all]"
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[all]" "$(TORCH_PIN)"
 	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable > $(LATEST_VENV)/versions.txt
 	@echo "test-latest: versions that differ from $(LOCK):"; \
 	  diff <(sort $(LOCK) | grep -v '^#') <(sort $(LATEST_VENV)/versions.txt) | grep '^[<>]' || echo "  (none)"
