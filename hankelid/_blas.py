@@ -72,21 +72,14 @@ class BlasHandles:
         T = np.asfortranarray(np.triu(rng.standard_normal((5, 5)) + 1j * rng.standard_normal((5, 5))))
         T += 4 * np.eye(5)
         x = rng.standard_normal(3) + 1j * rng.standard_normal(3)
-        y = x.copy()
-        self.ok = True
-        self.trsv(T, 3, y)
-        ref = np.linalg.solve(T[:3, :3], x)
-        z = ref.copy()
-        self.trmv(T, 3, z)
-        ok = np.allclose(y, ref, rtol=1e-12, atol=1e-12) and np.allclose(z, x, rtol=1e-12)
-        Tr = np.asfortranarray(T.real)
-        xr = x.real.copy()
-        yr = xr.copy()
-        self.trsv(Tr, 3, yr)
-        refr = np.linalg.solve(Tr[:3, :3], xr)
-        zr = refr.copy()
-        self.trmv(Tr, 3, zr)
-        ok = ok and np.allclose(yr, refr, rtol=1e-12, atol=1e-12) and np.allclose(zr, xr, rtol=1e-12)
+        ok = True
+        for Tk, xk in ((T, x), (np.asfortranarray(T.real), x.real.copy())):  # complex, then real
+            y = xk.copy()
+            self.trsv(Tk, 3, y)
+            ref = np.linalg.solve(Tk[:3, :3], xk)
+            z = ref.copy()
+            self.trmv(Tk, 3, z)
+            ok = ok and np.allclose(y, ref, rtol=1e-12, atol=1e-12) and np.allclose(z, xk, rtol=1e-12)
         self.ok = bool(ok)
 
     def _call(self, fn: Any, T: np.ndarray, k: int, y: np.ndarray) -> None:
