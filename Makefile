@@ -11,6 +11,9 @@ LOCK := requirements.lock
 TORCH_PIN ?= torch==2.13.0
 LATEST_VENV ?= .venv-latest
 LINT_PATHS := hankelid hankelid_torch hankelid_bench tests benchmarks scripts
+# pytest runs one worker per core (-n 2); each worker's BLAS/OpenMP pool gets one thread, since
+# oversubscribed pools make small eigen/SVD calls 30x slower on a 2-core machine.
+PYTEST := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 .PHONY: demo test test-all test-latest lock lint docs bench clean install
 
@@ -29,10 +32,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
-	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
+	$(PYTEST)
 
 test-all: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider --runslow
+	$(PYTEST) --runslow
 
 # The whole suite against the newest release of every dependency pyproject allows (torch stays at the
 # CPU pin: the newest torch on PyPI is a multi-GB CUDA build; override with TORCH_PIN=torch).
@@ -46,7 +49,7 @@ test-latest:
 	  diff <(sort $(LOCK) | grep -v '^#') <(sort $(LATEST_VENV)/versions.txt) | grep '^[<>]' || echo "  (none)"
 	$(LATEST_VENV)/bin/ruff check $(LINT_PATHS)
 	NO_MKDOCS_2_WARNING=1 $(LATEST_VENV)/bin/python -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
-	$(LATEST_VENV)/bin/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
+	$(PYTEST:$(PY)=$(LATEST_VENV)/bin/python)
 
 # Refresh requirements.lock: the newest versions pyproject allows, within lock-constraints.txt
 # (known upstream breaks, each with its reason), frozen from a fresh venv. Run `make test` after it.
