@@ -18,7 +18,20 @@ from ._validation import UnstableSystemError
 from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
 from .gramians import gramian, gramian_factors, hsv
-from .identification import ERAInfo, Identification, era, hankel_hsv, hankel_matrix
+from .identification import (
+    ERAInfo,
+    FittedModel,
+    FRData,
+    FrequencyComparison,
+    Identification,
+    aaa,
+    era,
+    frequency_compare,
+    hankel_hsv,
+    hankel_matrix,
+    loewner,
+    vector_fit,
+)
 from .norms import h2_norm, hinf_norm
 from .systems import (
     StateSpace,
@@ -38,11 +51,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ERAInfo",
+    "FRData",
+    "FittedModel",
+    "FrequencyComparison",
     "Identification",
     "Reduction",
     "Simulator",
     "StateSpace",
     "UnstableSystemError",
+    "aaa",
     "as_state_space",
     "balanced_truncation",
     "c2d",
@@ -51,6 +68,7 @@ __all__ = [
     "empirical_gramian_factors",
     "empirical_hsv",
     "era",
+    "frequency_compare",
     "from_control",
     "from_scipy",
     "gramian",
@@ -62,10 +80,12 @@ __all__ = [
     "hsv",
     "impulse",
     "load",
+    "loewner",
     "markov_parameters",
     "plot",
     "random_stable",
     "stable_unstable_split",
+    "vector_fit",
 ]
 
 
