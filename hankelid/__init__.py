@@ -30,6 +30,7 @@ from .identification import (
     hankel_hsv,
     hankel_matrix,
     loewner,
+    spectral_estimate,
     vector_fit,
 )
 from .norms import h2_norm, hinf_norm
@@ -84,6 +85,7 @@ __all__ = [
     "markov_parameters",
     "plot",
     "random_stable",
+    "spectral_estimate",
     "stable_unstable_split",
     "vector_fit",
 ]

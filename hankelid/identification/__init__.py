@@ -15,6 +15,7 @@ from .frequency_data import FRData, FrequencyComparison, frequency_compare
 from .hankel import HankelOperator, hankel_hsv, hankel_matrix
 from .loewner import loewner
 from .result import Identification
+from .spectral import spectral_estimate
 from .vector_fitting import vector_fit
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "hankel_hsv",
     "hankel_matrix",
     "loewner",
+    "spectral_estimate",
     "vector_fit",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "realize_pole_residue",
     "relative_rms",
     "residue_fit",
+    "response",
     "stabilize",
 ]
 
@@ -178,6 +179,8 @@ def realize_pole_residue(
     for idx, (a, Rk) in enumerate(zip(reps, R, strict=True)):
         U, s, Vh = np.linalg.svd(Rk if a.imag != 0 else Rk.real)
         for i, si in enumerate(s):
+            if si <= RANK_TOL * s[0]:  # rounding-level directions of a rank-deficient residue
+                break
             terms.append((si / _margin(a, dt), idx, np.sqrt(si) * U[:, i], np.sqrt(si) * Vh[i, :]))
     keep = [t for t in terms if t[0] > rank_tol * scale]
     if not keep and terms:
@@ -222,6 +225,21 @@ def flip_unstable(reps: np.ndarray, dt: float | None) -> tuple[np.ndarray, int]:
     return out, moved
 
 
+def response(sys: StateSpace, points: np.ndarray) -> np.ndarray:
+    """`C (xI - A)^{-1} B + D` at many points through the eigendecomposition of `A`.
+
+    `K n (p + m)` work instead of one `n x n` solve per point; falls back to the solves when
+    the eigenvectors are ill-conditioned (a defective or nearly defective `A`).
+    """
+    lam, V = np.linalg.eig(sys.A)
+    if np.linalg.cond(V) > 1e8:
+        return sys.evaluate(points)
+    Bt = np.linalg.solve(V, sys.B.astype(complex))
+    Ct = sys.C @ V
+    inv = 1.0 / (points[:, None] - lam[None, :])  # (K, n)
+    return np.einsum("pn,kn,nm->kpm", Ct, inv, Bt, optimize=True) + sys.D
+
+
 def relative_rms(H: np.ndarray, G: np.ndarray, weights: np.ndarray | None) -> float:
     """``sqrt(Σ w_k ‖H_k - G_k‖_F² / Σ w_k ‖H_k‖_F²)`` (the overall error of a fit)."""
     err = np.sum(np.abs(H - G) ** 2, axis=(1, 2))
@@ -244,7 +262,7 @@ def stabilize(
     Returns the stable model and a report: how many poles moved and the relative weighted RMS
     error of the fit before and after, plus the relative change of the model on the data grid.
     """
-    before = sys.evaluate(points)
+    before = response(sys, points)
     rms_before = relative_rms(H, before, weights)
     reps = pole_representatives(np.linalg.eigvals(sys.A))
     flipped, moved = flip_unstable(reps, sys.dt)
@@ -255,7 +273,7 @@ def stabilize(
     R, D = residue_fit(points, H, flipped, weights, feedthrough=feedthrough)
     scale = float(np.max(np.linalg.norm(H, axis=(1, 2)))) or 1.0
     new = realize_pole_residue(flipped, R, D, sys.dt, scale=scale)
-    after = new.evaluate(points)
+    after = response(new, points)
     report.update(
         rms_after=relative_rms(H, after, weights), model_change=relative_rms(before, after, weights)
     )

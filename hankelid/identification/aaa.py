@@ -25,10 +25,12 @@ import scipy.linalg as sla
 
 from .._validation import check_positive
 from ._rational import (
+    RANK_TOL,
     pole_representatives,
     realize_pole_residue,
     relative_rms,
     residue_fit,
+    response,
     stabilize,
 )
 from .fitted import FittedModel
@@ -186,7 +188,8 @@ def aaa(
         raise ValueError("the AAA approximant has no finite poles: the data are constant within tol")
     Rres, D = residue_fit(Z, H, reps, frd.weights)
     hscale = float(np.max(np.linalg.norm(H, axis=(1, 2)))) or 1.0
-    sys = realize_pole_residue(reps, Rres, D, frd.dt, scale=hscale)
+    # Residue directions below the fit tolerance are not resolved by the data.
+    sys = realize_pole_residue(reps, Rres, D, frd.dt, scale=hscale, rank_tol=max(tol, RANK_TOL))
     info: dict[str, Any] = {
         "method": "aaa",
         "support_points": z,
@@ -196,5 +199,5 @@ def aaa(
     }
     if stable:
         sys, info["stability"] = stabilize(sys, Z, H, frd.weights)
-    info["rms"] = relative_rms(H, sys.frequency_response(frd.omega), frd.weights)
+    info["rms"] = relative_rms(H, response(sys, Z), frd.weights)
     return FittedModel(sys, info)

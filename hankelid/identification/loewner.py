@@ -22,7 +22,7 @@ import scipy.linalg as sla
 
 from .._validation import check_positive
 from ..systems import StateSpace
-from ._rational import stabilize
+from ._rational import relative_rms, response, stabilize
 from .frequency_data import FRData
 from .result import Identification
 
@@ -273,6 +273,5 @@ def loewner(
     }
     if stable:
         sys, info["stability"] = stabilize(sys, points, frd.response, frd.weights)
-    cmp = frd.compare(sys)
-    info["rms"] = float(cmp.rms[0])
+    info["rms"] = relative_rms(frd.response, response(sys, points), frd.weights)
     return Identification(system=sys, order=sys.n, singular_values=s1, method="loewner", info=info)

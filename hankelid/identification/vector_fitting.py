@@ -37,6 +37,7 @@ from ._rational import (
     realize_pole_residue,
     relative_rms,
     residue_fit,
+    response,
     stabilize,
 )
 from .fitted import FittedModel
@@ -47,6 +48,9 @@ __all__ = ["vector_fit"]
 # Below this size of the relaxation coefficient the relaxed problem is re-solved with it fixed
 # (Gustavsen 2006, section IV).
 _TOL_D = 1e-8
+# Residue directions (rank-one terms) whose peak gain is below this fraction of the data's are
+# dropped: fitted rounding error, not dynamics.
+_RANK_TOL = 1e-8
 
 
 def initial_poles(omega: np.ndarray, order: int, dt: float | None) -> np.ndarray:
@@ -212,7 +216,7 @@ def vector_fit(
             break
     R, D = residue_fit(points, H, reps, frd.weights)
     hscale = float(np.max(np.linalg.norm(H, axis=(1, 2)))) or 1.0
-    sys = realize_pole_residue(reps, R, D, dt, scale=hscale)
+    sys = realize_pole_residue(reps, R, D, dt, scale=hscale, rank_tol=_RANK_TOL)
     info: dict[str, Any] = {
         "method": "vector_fit",
         "poles": np.concatenate([reps, np.conj(reps[reps.imag != 0])]),
@@ -223,7 +227,7 @@ def vector_fit(
         sys, report = stabilize(sys, points, H, frd.weights)
         report["moved_poles"] += moved_total
         info["stability"] = report
-    info["rms"] = relative_rms(H, sys.frequency_response(frd.omega), frd.weights)
+    info["rms"] = relative_rms(H, response(sys, points), frd.weights)
     return FittedModel(sys, info)
 
 
