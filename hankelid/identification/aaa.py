@@ -55,14 +55,28 @@ def _pair_matrix(first: np.ndarray) -> np.ndarray:
     return T
 
 
-def _barycentric_poles(z: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Finite eigenvalues of the arrowhead pencil `([[0, wᵀ], [1, diag z]], diag(0, I))`."""
+def _barycentric_poles(z: np.ndarray, w: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Finite eigenvalues of the arrowhead pencil `([[0, wᵀ], [1, diag z]], diag(0, I))`.
+
+    Each conjugate pair of support points is rotated to real arithmetic (the pair's block of
+    `diag z` becomes `[[Re z, -Im z], [Im z, Re z]]`, its ones become `(1, 0)` and its weights
+    `(2 Re w, -2 Im w)`), so a real QZ returns exactly real poles and exact conjugate pairs.
+    """
     q = z.size
-    M = np.zeros((q + 1, q + 1), dtype=complex)
-    M[0, 1:] = w
-    M[1:, 0] = 1.0
-    M[1:, 1:] = np.diag(z)
-    Bm = np.eye(q + 1, dtype=complex)
+    M = np.zeros((q + 1, q + 1))
+    k = 0
+    while k < q:
+        if first[k]:
+            M[0, k + 1 : k + 3] = [2 * w[k].real, -2 * w[k].imag]
+            M[k + 1, 0] = 1.0
+            M[k + 1 : k + 3, k + 1 : k + 3] = [[z[k].real, -z[k].imag], [z[k].imag, z[k].real]]
+            k += 2
+        else:
+            M[0, k + 1] = w[k].real
+            M[k + 1, 0] = 1.0
+            M[k + 1, k + 1] = z[k].real
+            k += 1
+    Bm = np.eye(q + 1)
     Bm[0, 0] = 0.0
     ev = sla.eigvals(M, Bm)
     return ev[np.isfinite(ev) & (np.abs(ev) < 1e300)]
@@ -182,8 +196,8 @@ def aaa(
         R[free] = N / Dn[:, None]
     if w.size == 0:
         raise ValueError("AAA stopped before choosing a support point: the data are constant within tol")
-    poles = _barycentric_poles(z, w) if z.size > 1 else np.zeros(0, dtype=complex)
-    reps = pole_representatives(poles, tol=1e-8)
+    poles = _barycentric_poles(z, w, first) if z.size > 1 else np.zeros(0, dtype=complex)
+    reps = pole_representatives(poles, tol=1e-14)
     if reps.size == 0:
         raise ValueError("the AAA approximant has no finite poles: the data are constant within tol")
     Rres, D = residue_fit(Z, H, reps, frd.weights)
