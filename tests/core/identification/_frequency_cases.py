@@ -38,8 +38,12 @@ def minimal_order(sys: hk.StateSpace) -> int:
 def control_system(kind: str, n: int, p: int, m: int, seed: int) -> hk.StateSpace:
     """python-control's rss / drss (repeated poles, masked B and C): a generator not ours."""
     control = pytest.importorskip("control")
-    np.random.seed(seed)  # noqa: NPY002 - rss/drss draw from numpy's global generator
-    sys = control.rss(n, p, m) if kind == "rss" else control.drss(n, p, m, dt=0.1)
+    state = np.random.get_state()  # noqa: NPY002 - rss/drss draw from numpy's global generator
+    try:
+        np.random.seed(seed)  # noqa: NPY002
+        sys = control.rss(n, p, m) if kind == "rss" else control.drss(n, p, m, dt=0.1)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
     return hk.from_control(sys)
 
 
