@@ -171,6 +171,7 @@ def loewner(
     tol: float | None = None,
     directions: str = "auto",
     stable: bool = False,
+    max_points: int | None = None,
     seed: int | None = 0,
 ) -> Identification:
     r"""Identify a state-space model from frequency-response data with the Loewner framework.
@@ -205,6 +206,11 @@ def loewner(
     stable : bool
         Mirror unstable poles into the stability region and refit the residues and `D` to the
         data by least squares; the report is `info["stability"]`.
+    max_points : int, optional
+        Build the pencil from at most this many frequencies, evenly spread over the index
+        range (the pencil's SVDs cost the cube of its size; an order-`r` model needs about
+        `r` frequencies on each side). Default: all of them. The fit report (`info["rms"]`)
+        and the `stable` refit still use all the data.
     seed : int, optional
         Seed of the random directions.
 
@@ -245,11 +251,17 @@ def loewner(
         raise ValueError(f"order must be a positive integer, got {order!r}")
     if tol is not None:
         tol = check_positive(tol, name="tol")
-    L, Ls, V, W, used = loewner_pencil(frd, directions, seed)
+    pencil_data = frd
+    if max_points is not None:
+        if isinstance(max_points, bool) or not isinstance(max_points, numbers.Integral) or max_points < 2:
+            raise ValueError(f"max_points must be an integer >= 2, got {max_points!r}")
+        if frd.K > max_points:
+            pencil_data = frd[np.unique(np.round(np.linspace(0, frd.K - 1, int(max_points))).astype(int))]
+    L, Ls, V, W, used = loewner_pencil(pencil_data, directions, seed)
     limit = min(L.shape)
     if order is not None and order > limit:
         raise ValueError(
-            f"order {order} is larger than the data allow: {frd.K} frequencies give a {L.shape[0]}x"
+            f"order {order} is larger than the data allow: {pencil_data.K} frequencies give a {L.shape[0]}x"
             f"{L.shape[1]} Loewner pencil, so the order is at most {limit}"
         )
     Y, s1, _ = sla.svd(np.hstack([L, Ls]), full_matrices=False)
@@ -270,6 +282,7 @@ def loewner(
         "singular_values_stacked": s2,
         "directions": used,
         "pencil_shape": L.shape,
+        "pencil_frequencies": pencil_data.K,
     }
     if stable:
         sys, info["stability"] = stabilize(sys, points, frd.response, frd.weights)

@@ -191,3 +191,14 @@ def test_reduction_from_data_tracks_reduction_of_the_true_model() -> None:
     np.testing.assert_allclose(from_data.hsv, from_truth.hsv, rtol=1e-6)
     np.testing.assert_allclose(from_data.error_bound, from_truth.error_bound, rtol=1e-6)
     assert relative_error(from_data.system, from_truth.system, held_out(w)) < 1e-6
+
+
+def test_loewner_pencil_from_a_subset_of_many_frequencies() -> None:
+    sys = hk.random_stable(6, 2, 2, seed=71)
+    w = grid(sys, 400)
+    frd = hk.FRData.from_system(sys, w)
+    ident = hk.loewner(frd, max_points=40)
+    assert ident.info["pencil_frequencies"] == 40 and ident.order == 6
+    assert relative_error(ident, sys, held_out(w)) < 1e-8
+    with pytest.raises(ValueError, match="max_points"):
+        hk.loewner(frd, max_points=1)
