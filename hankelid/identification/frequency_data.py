@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_real_matrix, check_dt
-from ..systems import StateSpace, as_state_space
+from ..systems import as_state_space
 from ._rational import model_points, relative_rms
 
 __all__ = ["FRData", "FrequencyComparison", "frequency_compare"]
@@ -500,7 +500,3 @@ def frequency_compare(frd: FRData, *models: Any) -> FrequencyComparison:
         raise TypeError(f"frd must be a hankelid.FRData, got {type(frd).__name__}")
     return frd.compare(*models)
 
-
-def is_state_space(obj: Any) -> bool:
-    """Whether `obj` is (or wraps) a `StateSpace`, for dispatching on data vs models."""
-    return isinstance(obj, StateSpace) or isinstance(getattr(obj, "system", None), StateSpace)

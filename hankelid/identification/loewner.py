@@ -87,7 +87,7 @@ def _directions(kind: str, count: int, size: int, rng: np.random.Generator) -> n
     return vec / np.linalg.norm(vec, axis=1, keepdims=True)
 
 
-def loewner_pencil(
+def _loewner_pencil(
     frd: FRData, directions: str = "auto", seed: int | None = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """Real Loewner matrices `L`, `Ls` and data `V`, `W` of conjugate-symmetric data."""
@@ -133,7 +133,7 @@ def _order_from_gap(s: np.ndarray) -> int:
     return int(np.argmax(c[:-1] / c[1:])) + 1
 
 
-def descriptor_to_state_space(
+def _descriptor_to_state_space(
     E: np.ndarray, A: np.ndarray, B: np.ndarray, C: np.ndarray, dt: float | None
 ) -> StateSpace:
     """`C (sE - A)^{-1} B` as a standard system `(A, B, C, D)`: an index-one algebraic part of the
@@ -257,7 +257,7 @@ def loewner(
             raise ValueError(f"max_points must be an integer >= 2, got {max_points!r}")
         if frd.K > max_points:
             pencil_data = frd[np.unique(np.round(np.linspace(0, frd.K - 1, int(max_points))).astype(int))]
-    L, Ls, V, W, used = loewner_pencil(pencil_data, directions, seed)
+    L, Ls, V, W, used = _loewner_pencil(pencil_data, directions, seed)
     limit = min(L.shape)
     if order is not None and order > limit:
         raise ValueError(
@@ -275,7 +275,7 @@ def loewner(
     Yr, Xr = Y[:, :order], Xh[:order].T
     E = -Yr.T @ L @ Xr
     A = -Yr.T @ Ls @ Xr
-    sys = descriptor_to_state_space(E, A, Yr.T @ V, W @ Xr, frd.dt)
+    sys = _descriptor_to_state_space(E, A, Yr.T @ V, W @ Xr, frd.dt)
     points = frd.points()
     info: dict[str, Any] = {
         "pencil_order": int(order),

@@ -53,7 +53,7 @@ _TOL_D = 1e-8
 _RANK_TOL = 1e-8
 
 
-def initial_poles(omega: np.ndarray, order: int, dt: float | None) -> np.ndarray:
+def _initial_poles(omega: np.ndarray, order: int, dt: float | None) -> np.ndarray:
     """Lightly damped starting poles spread over the band (Gustavsen & Semlyen 1999)."""
     npairs, nreal = order // 2, order % 2
     lo = omega[omega > 0].min() if np.any(omega > 0) else 1.0
@@ -195,7 +195,7 @@ def vector_fit(
     F = H.reshape(K, p * m)
     sw = None if frd.weights is None else np.sqrt(frd.weights)
     if initial is None:
-        reps = initial_poles(frd.omega, int(order), dt)
+        reps = _initial_poles(frd.omega, int(order), dt)
     else:
         reps = pole_representatives(np.asarray(initial, dtype=complex))
     moved_total = 0
