@@ -207,7 +207,10 @@ def realize_pole_residue(
 
 def flip_unstable(reps: np.ndarray, dt: float | None) -> tuple[np.ndarray, int]:
     """Mirror unstable poles into the stability region (``-ā`` in continuous time, ``1/ā`` in
-    discrete time); poles on the boundary are pushed a relative `STABLE_MARGIN` inside."""
+    discrete time); poles on the boundary are pushed a relative `STABLE_MARGIN` inside.
+
+    Returns the new representatives and the number of poles moved (a pair counts twice).
+    """
     out = reps.copy()
     moved = 0
     for k, a in enumerate(reps):
@@ -215,13 +218,13 @@ def flip_unstable(reps: np.ndarray, dt: float | None) -> tuple[np.ndarray, int]:
             if a.real >= 0:
                 re = -max(abs(a.real), STABLE_MARGIN * max(abs(a), 1.0))
                 out[k] = complex(re, a.imag)
-                moved += 1
+                moved += 1 if a.imag == 0 else 2
         else:
             r = abs(a)
             if r >= 1:
                 r_new = min(1.0 / r, 1.0 - STABLE_MARGIN) if r > 0 else 0.0
                 out[k] = r_new * np.exp(1j * np.angle(a)) if a.imag != 0 else complex(np.sign(a.real) * r_new)
-                moved += 1
+                moved += 1 if a.imag == 0 else 2
     return out, moved
 
 
