@@ -161,6 +161,7 @@ def aaa(
     fz = np.zeros((0, p * m), dtype=complex)
     first = np.zeros(0, dtype=bool)
     w = np.zeros(0, dtype=complex)
+    cols: list[np.ndarray] = []
     while True:
         err = np.max(np.abs(Fs - R), axis=1)
         err[~free] = 0.0
@@ -173,23 +174,36 @@ def aaa(
             break
         chosen.append(k)
         free[k] = False
-        if single[k]:
-            z = np.r_[z, Z[k].real]
-            fz = np.vstack([fz, Fs[k].real])
-            first = np.r_[first, False]
-        else:
-            z = np.r_[z, Z[k], np.conj(Z[k])]
-            fz = np.vstack([fz, Fs[k], np.conj(Fs[k])])
-            first = np.r_[first, True, False]
+        # Loewner columns (F_e(Z_i) - f_e(z_j)) / (Z_i - z_j) over all rows, kept across steps
+        # (support rows are masked out); a conjugate pair enters as (a + ā', j(a - ā')), the
+        # columns of A T for real unknowns.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if single[k]:
+                z = np.r_[z, Z[k].real]
+                fz = np.vstack([fz, Fs[k].real])
+                first = np.r_[first, False]
+                cols.append((Fs - Fs[k].real) / (Z - Z[k].real)[:, None])
+            else:
+                z = np.r_[z, Z[k], np.conj(Z[k])]
+                fz = np.vstack([fz, Fs[k], np.conj(Fs[k])])
+                first = np.r_[first, True, False]
+                a1 = (Fs - Fs[k]) / (Z - Z[k])[:, None]
+                a2 = (Fs - np.conj(Fs[k])) / (Z - np.conj(Z[k]))[:, None]
+                cols += [a1 + a2, 1j * (a1 - a2)]
         T = _pair_matrix(first)
-        C = 1.0 / (Z[free, None] - z[None, :])  # Cauchy matrix (K_free, q)
-        # Loewner matrix of every entry, stacked: (F_e(Z_i) - f_e(z_j)) / (Z_i - z_j).
-        Lw = (Fs[free][:, None, :] - fz[None, :, :]) * C[:, :, None]  # (K_free, q, P)
-        A = np.moveaxis(Lw, 2, 1).reshape(-1, z.size) @ T
-        Ar = np.vstack([A.real, A.imag])
-        Rq = sla.qr(Ar, mode="r")[0][: z.size]
+        rows = int(free.sum()) * p * m
+        # Real and imaginary parts as one real least-squares matrix, in the column-major
+        # layout LAPACK works in; only R of its QR is needed.
+        Ar = np.empty((2 * rows, z.size), order="F")
+        for j, col in enumerate(cols):
+            sub = col[free].ravel()
+            Ar[:rows, j] = sub.real
+            Ar[rows:, j] = sub.imag
+        (qr, _), _ = sla.qr(Ar, mode="raw", overwrite_a=True, check_finite=False)
+        Rq = np.triu(qr[: z.size])
         _, _, Vh = np.linalg.svd(Rq)
         w = T @ Vh[-1]
+        C = 1.0 / (Z[free, None] - z[None, :])  # Cauchy matrix (K_free, q)
         N = C @ (w[:, None] * fz)
         Dn = C @ w
         R = Fs.copy()

@@ -499,4 +499,3 @@ def frequency_compare(frd: FRData, *models: Any) -> FrequencyComparison:
     if not isinstance(frd, FRData):
         raise TypeError(f"frd must be a hankelid.FRData, got {type(frd).__name__}")
     return frd.compare(*models)
-

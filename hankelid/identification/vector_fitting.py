@@ -106,8 +106,9 @@ def _relocate(
         A2 = -real_rows(F[:, e, None] * Phi) / scale
         # The entry's own unknowns are eliminated by projecting out range(A1): what remains
         # is the triangular block of sigma's unknowns (Deschrijver et al. 2008).
-        Z = A2 - Q1 @ (Q1.T @ A2)
-        blocks.append(sla.qr(Z, mode="r", overwrite_a=True)[0][:N1])
+        Z = np.asfortranarray(A2 - Q1 @ (Q1.T @ A2))
+        (qr, _), _ = sla.qr(Z, mode="raw", overwrite_a=True, check_finite=False)
+        blocks.append(np.triu(qr[:N1]))
     M = np.vstack(blocks)
     norm_f = np.sqrt(np.sum(np.abs(F) ** 2)) / K
     relax = norm_f * np.sum(A1[:K], axis=0)  # Re Σ_k [Φ_k, 1] in the scaled basis
