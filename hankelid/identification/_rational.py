@@ -22,6 +22,7 @@ import numpy as np
 from ..systems import StateSpace
 
 __all__ = [
+    "evaluate_pole_residue",
     "flip_unstable",
     "model_points",
     "pole_basis",
@@ -70,11 +71,6 @@ def pole_representatives(eigs: np.ndarray, *, tol: float = 1e-9) -> np.ndarray:
         unmatched.append(np.conj(lam))
     reps = np.concatenate([eigs[real].real.astype(complex), upper, np.asarray(unmatched, dtype=complex)])
     return reps
-
-
-def model_order(reps: np.ndarray) -> int:
-    """State dimension of a SISO model with these pole representatives."""
-    return int(np.sum(reps.imag == 0) + 2 * np.sum(reps.imag != 0))
 
 
 def pole_basis(points: np.ndarray, reps: np.ndarray) -> np.ndarray:

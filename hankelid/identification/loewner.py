@@ -205,7 +205,8 @@ def loewner(
         most 1200 rows.
     stable : bool
         Mirror unstable poles into the stability region and refit the residues and `D` to the
-        data by least squares; the report is `info["stability"]`.
+        data by least squares (weighted by `frd.weights`; the pencil itself is unweighted);
+        the report is `info["stability"]`.
     max_points : int, optional
         Build the pencil from at most this many frequencies, evenly spread over the index
         range (the pencil's SVDs cost the cube of its size; an order-`r` model needs about

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ._rational import (
+    evaluate_pole_residue,
     flip_unstable,
     pole_basis,
     pole_representatives,
@@ -209,7 +210,7 @@ def vector_fit(
             new, moved = flip_unstable(new, dt)
             moved_total += moved
         R, D = residue_fit(points, H, new, frd.weights)
-        G = _pole_residue_response(points, new, R, D)
+        G = evaluate_pole_residue(points, new, R, D)
         rms_history.append(relative_rms(H, G, frd.weights))
         change = _pole_change(reps, new)
         reps = new
@@ -230,20 +231,6 @@ def vector_fit(
         info["stability"] = report
     info["rms"] = relative_rms(H, response(sys, points), frd.weights)
     return FittedModel(sys, info)
-
-
-def _pole_residue_response(points: np.ndarray, reps: np.ndarray, R: np.ndarray, D: np.ndarray) -> np.ndarray:
-    Phi = pole_basis(points, reps)
-    out = np.broadcast_to(D, (points.size, *D.shape)).astype(complex)
-    k = 0
-    for a, Rk in zip(reps, R, strict=True):
-        if a.imag == 0:
-            out = out + Phi[:, k, None, None] * Rk.real
-            k += 1
-        else:
-            out = out + Phi[:, k, None, None] * Rk.real + Phi[:, k + 1, None, None] * Rk.imag
-            k += 2
-    return out
 
 
 def _pole_change(old: np.ndarray, new: np.ndarray) -> float:
