@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_empirical.py
 	$(PY) benchmarks/bench_adapter.py
+	$(PY) benchmarks/bench_frequency.py
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) .venv-lock site build *.egg-info

@@ -176,22 +176,44 @@ def draw_error_bounds(
 
 
 def frequency_response(
-    systems: Any, w: Any = None, ax: Any = None, labels: Sequence[str] | None = None
+    systems: Any,
+    w: Any = None,
+    ax: Any = None,
+    labels: Sequence[str] | None = None,
+    *,
+    data: Any = None,
+    entry: tuple[int, int] | None = None,
+    bode: bool = False,
 ) -> Any:
     """Largest singular value of ``G(jw)`` (``G(e^{jw dt})``) of one or several systems.
 
+    Measured data ([`FRData`][hankelid.FRData]) are overlaid as markers, so a fitted model can
+    be checked against the samples it came from; with ``bode=True`` magnitude (dB) and phase
+    (degrees) of one entry are drawn on two axes.
+
     Parameters
     ----------
-    systems : StateSpace or sequence of StateSpace
+    systems : StateSpace or sequence of StateSpace, or None
+        Models to draw as lines (``None`` or ``[]`` when only ``data`` is drawn).
     w : array_like, optional
-        Frequencies in rad/s (default: a log grid spanning the poles; up to Nyquist in
-        discrete time).
+        Frequencies in rad/s (default: a log grid spanning the poles, or the data's band;
+        up to Nyquist in discrete time).
     ax : matplotlib Axes, optional
+        One Axes, or two (magnitude, phase) with ``bode=True``.
     labels : sequence of str, optional
+        One per system.
+    data : FRData or sequence of FRData, optional
+        Samples drawn as markers at their own frequencies.
+    entry : (int, int), optional
+        Draw the entry ``G[i, j]`` (output ``i``, input ``j``) instead of the largest
+        singular value.
+    bode : bool
+        Magnitude in dB and phase in degrees on two axes (needs ``entry`` for MIMO systems);
+        returns both Axes.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib Axes, or an array of two Axes with ``bode=True``
 
     Examples
     --------
@@ -203,23 +225,91 @@ def frequency_response(
     >>> ax = hk.plot.frequency_response([sys, red], labels=["full", "r=2"])
     >>> [t.get_text() for t in ax.get_legend().get_texts()]
     ['full', 'r=2']
+    >>> import numpy as np
+    >>> frd = hk.FRData.from_system(sys, np.logspace(-1, 2, 30))
+    >>> mag, phase = hk.plot.frequency_response(red, data=frd, bode=True)
+    >>> mag.get_ylabel(), phase.get_ylabel()
+    ('magnitude [dB]', 'phase [deg]')
     """
-    if isinstance(systems, StateSpace) or hasattr(systems, "A"):
+    if systems is None:
+        systems = []
+    elif isinstance(systems, StateSpace) or hasattr(systems, "A"):
         systems = [systems]
     systems = [as_state_space(s) for s in systems]
-    if not systems:
+    if data is None:
+        datasets = []
+    elif hasattr(data, "omega") and hasattr(data, "response"):
+        datasets = [data]
+    else:
+        datasets = list(data)
+    if not systems and not datasets:
         raise ValueError("no systems to plot")
     if labels is not None and len(labels) != len(systems):
         raise ValueError(f"got {len(labels)} labels for {len(systems)} systems")
+    shapes = {(s.p, s.m) for s in systems} | {(d.p, d.m) for d in datasets}
+    if entry is not None:
+        i, j = entry
+        bad = [sh for sh in shapes if not (0 <= i < sh[0] and 0 <= j < sh[1])]
+        if bad:
+            raise ValueError(f"entry {entry} is out of range for a system of shape (p, m) = {bad[0]}")
+    elif bode and shapes != {(1, 1)}:
+        raise ValueError("the phase of a MIMO response needs entry=(output, input)")
     if w is None:
-        w = _default_grid(systems)
+        w = _data_grid(datasets) if datasets else _default_grid(systems)
     w = np.asarray(w, dtype=float)
+
+    def magnitude_phase(G: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if entry is None and not bode:
+            return np.linalg.norm(G, 2, axis=(1, 2)), None
+        g = G[:, 0, 0] if entry is None else G[:, entry[0], entry[1]]
+        return np.abs(g), np.rad2deg(np.unwrap(np.angle(g)))
+
+    tiny = np.finfo(float).tiny
+    if bode:
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, axes = plt.subplots(2, 1, sharex=True, figsize=(6.0, 5.5))
+        else:
+            axes = np.asarray(ax).ravel()
+            if axes.size != 2:
+                raise ValueError("bode=True needs two Axes (magnitude, phase)")
+        for i, s in enumerate(systems):
+            mag, ph = magnitude_phase(s.frequency_response(w))
+            label = labels[i] if labels is not None else f"n={s.n}"
+            axes[0].semilogx(w, 20 * np.log10(np.maximum(mag, tiny)), label=label)
+            axes[1].semilogx(w, ph, label=label)
+        for k, d in enumerate(datasets):
+            mag, ph = magnitude_phase(d.response)
+            keep = d.omega > 0
+            label = "data" if len(datasets) == 1 else f"data {k + 1}"
+            axes[0].semilogx(
+                d.omega[keep], 20 * np.log10(np.maximum(mag[keep], tiny)), ".", ms=3, label=label
+            )
+            axes[1].semilogx(d.omega[keep], ph[keep], ".", ms=3, label=label)
+        _finish(axes[0], "", "magnitude [dB]", "Frequency response")
+        axes[1].set_xlabel("frequency [rad/s]")
+        axes[1].set_ylabel("phase [deg]")
+        axes[1].grid(True, which="both", alpha=0.3)
+        return axes
     ax = _axes(ax)
     for i, s in enumerate(systems):
-        mag = np.linalg.norm(s.frequency_response(w), 2, axis=(1, 2))
+        mag, _ = magnitude_phase(s.frequency_response(w))
         label = labels[i] if labels is not None else f"n={s.n}"
-        ax.loglog(w, np.maximum(mag, np.finfo(float).tiny), label=label)
-    return _finish(ax, "frequency [rad/s]", r"$\sigma_{\max}(G)$", "Frequency response")
+        ax.loglog(w, np.maximum(mag, tiny), label=label)
+    for k, d in enumerate(datasets):
+        mag, _ = magnitude_phase(d.response)
+        keep = d.omega > 0
+        label = "data" if len(datasets) == 1 else f"data {k + 1}"
+        ax.loglog(d.omega[keep], np.maximum(mag[keep], tiny), ".", ms=3, label=label)
+    ylabel = r"$\sigma_{\max}(G)$" if entry is None else f"$|G_{{{entry[0] + 1}{entry[1] + 1}}}|$"
+    return _finish(ax, "frequency [rad/s]", ylabel, "Frequency response")
+
+
+def _data_grid(datasets: list[Any]) -> np.ndarray:
+    lo = min(float(d.omega[d.omega > 0].min()) if np.any(d.omega > 0) else 1e-3 for d in datasets)
+    hi = max(float(d.omega.max()) for d in datasets)
+    return np.geomspace(lo, max(hi, lo * 1.001), 600)
 
 
 def _default_grid(systems: list[StateSpace]) -> np.ndarray:
