@@ -107,7 +107,10 @@ def error_bounds(
     orders : sequence of int, optional
         Orders to reduce to (default: ``1 .. min(n - 1, 12)``).
     ax : matplotlib Axes, optional
-    match_dc, method
+    match_dc : bool
+        Passed to :func:`hankelid.balanced_truncation`: singular perturbation instead of
+        truncation.
+    method : "sr" | "bfsr"
         Passed to :func:`hankelid.balanced_truncation`.
 
     Returns

@@ -162,9 +162,11 @@ def hankel_reduction(
         the estimator runs on the channel-compressed system of :func:`balanced_reduction`
         (``N`` channels with the same law of ``B u``): the cost is
         ``O(trajectories * N^2 * length)``, independent of ``D``.
-    length, trajectories : int
-        Empirical estimator settings (ignored for exact Gramians); ``trajectories=None`` uses
-        the estimator's default (``max(256, 2 N)``).
+    length : int
+        Empirical estimator: length of the input sequences (ignored for exact Gramians).
+    trajectories : int, optional
+        Empirical estimator: number of sequences; ``None`` uses the estimator's default
+        (``max(256, 2 N)``).
     seed : int, optional
         Seed for the empirical estimator's Gaussian inputs (default: drawn from ``generator``
         / torch's global RNG, so ``torch.manual_seed`` reproduces the init).
