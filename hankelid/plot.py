@@ -29,6 +29,28 @@ def _axes(ax: Any) -> Any:
     return ax
 
 
+def _integer_ticks(ax: Any) -> None:
+    """Orders and indices are integers: no fractional ticks on the x axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _precision_floor(ax: Any, top: float, values: np.ndarray) -> None:
+    """Shade what lies below float64 resolution relative to ``top`` and stop the axis there.
+
+    Values under ``top * eps`` carry no information about the system (they are rounding of
+    quantities of size ``top``); without a floor a log axis spends most of its height on them.
+    """
+    floor = top * np.finfo(float).eps
+    values = values[np.isfinite(values)]
+    if not (np.isfinite(floor) and floor > 0 and values.size and values.min() < floor):
+        return
+    bottom = floor / 10
+    ax.set_ylim(bottom=bottom)
+    ax.axhspan(bottom, floor, color="0.85", alpha=0.6, zorder=0, label="below float64 precision")
+
+
 def _finish(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -87,6 +109,9 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
         orders = np.arange(nu, sig.size + 1)
         ok = b > 0
         ax.semilogy(orders[ok], b[ok], "s--", ms=3, label=r"bound $2\sum_{i>r}\sigma_i$ at order r")
+    if np.any(finite):
+        _precision_floor(ax, float(np.max(sig[finite])), sig[finite])
+    _integer_ticks(ax)
     return _finish(ax, "index k (order r for the bound)", "Hankel singular value", "Hankel spectrum")
 
 
@@ -105,7 +130,7 @@ def error_bounds(
     sys : StateSpace
         A stable system.
     orders : sequence of int, optional
-        Orders to reduce to (default: ``1 .. min(n - 1, 12)``).
+        Orders to reduce to (default: every order ``1 .. n - 1``).
     ax : matplotlib Axes, optional
     match_dc : bool
         Passed to :func:`hankelid.balanced_truncation`: singular perturbation instead of
@@ -131,7 +156,7 @@ def error_bounds(
 
     sys = _as_state_space(sys)
     if orders is None:
-        orders = list(range(1, min(sys.n - 1, 12) + 1)) or [1]
+        orders = list(range(1, sys.n)) or [1]
     orders = [int(r) for r in orders]
     bound, actual, lower = [], [], []
     for r in orders:
@@ -154,6 +179,7 @@ def _draw_error_bounds(
     ax.semilogy(orders, np.maximum(bound, tiny), "s--", label=r"bound $2\sum_{i>r}\sigma_i$")
     ax.semilogy(orders, np.maximum(actual, tiny), "o-", label=r"$\|G - G_r\|_\infty$")
     ax.semilogy(orders, np.maximum(lower, tiny), "v:", label=r"$\sigma_{r+1}$")
+    _integer_ticks(ax)
     return _finish(ax, "reduced order r", "error", "Balanced truncation: bound vs actual error")
 
 
@@ -197,10 +223,14 @@ def frequency_response(
         w = _default_grid(systems)
     w = np.asarray(w, dtype=float)
     ax = _axes(ax)
+    mags = []
     for i, s in enumerate(systems):
         mag = np.linalg.norm(s.frequency_response(w), 2, axis=(1, 2))
         label = labels[i] if labels is not None else f"n={s.n}"
         ax.loglog(w, np.maximum(mag, np.finfo(float).tiny), label=label)
+        mags.append(mag)
+    mags = np.concatenate(mags)
+    _precision_floor(ax, float(np.max(mags, initial=0.0)), mags)
     return _finish(ax, "frequency [rad/s]", r"$\sigma_{\max}(G)$", "Frequency response")
 
 
