@@ -119,19 +119,12 @@ def test_rest_markup_check_sees_a_literal_role() -> None:
 # Defaults
 
 
-NOT_A_PARAMETER = object()
-
-
-def _real_default(obj: Any, name: str) -> Any:
-    """The default of parameter ``name`` of ``obj`` (a class: its constructor)."""
-    parameter = inspect.signature(obj).parameters.get(name)
-    if parameter is None:
-        return NOT_A_PARAMETER
-    return parameter.default
-
-
-def _same_default(shown: Any, real: Any) -> bool:
-    """Whether the value griffe shows (``None``: required) is the real default."""
+def _same_default(shown: Any, parameter: inspect.Parameter) -> bool:
+    """Whether the value griffe shows (``None``: required) is the parameter's real default."""
+    real = parameter.default
+    if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+        # griffe shows the empty tuple / dict that *args / **kwargs receive.
+        return shown is None or str(shown) in ("()", "{}")
     if shown is None:
         return real is inspect.Parameter.empty
     if real is inspect.Parameter.empty:
@@ -171,13 +164,15 @@ def _documented_defaults(griffe_obj: Any) -> list[tuple[str, Any]]:
 
 
 def _wrong_defaults(griffe_obj: Any, live: Any) -> list[str]:
+    try:
+        parameters = inspect.signature(live).parameters
+    except (TypeError, ValueError):
+        return []
     wrong = []
     for name, shown in _documented_defaults(griffe_obj):
-        try:
-            real = _real_default(live, name)
-        except (TypeError, ValueError):
-            continue
-        if real is not NOT_A_PARAMETER and not _same_default(shown, real):
+        parameter = parameters.get(name)
+        if parameter is not None and not _same_default(shown, parameter):
+            real = parameter.default
             label = "required" if real is inspect.Parameter.empty else repr(real)
             wrong.append(f"{griffe_obj.path}({name}): docs show {shown!r}, signature has {label}")
     return wrong
