@@ -355,7 +355,16 @@ PAGES = {
     "home": "",
     "concept": "concepts/balanced-truncation/",
     "api": "reference/truncation/",
+    "notebook": "notebooks/truncation_bounds/",
 }
+
+# The article's prose: code (notebook code cells too), rendered math and scripts removed.
+PROSE = """() => {
+  const article = document.querySelector("article").cloneNode(true);
+  const code = "pre, code, mjx-container, script, style, .jp-CodeCell, clipboard-copy";
+  article.querySelectorAll(code).forEach((e) => e.remove());
+  return article.textContent;
+}"""
 
 
 @pytest.mark.browser
@@ -379,11 +388,12 @@ def test_pages_render_math_without_errors_in_chromium(served: str, tmp_path: Pat
                 )
                 page.evaluate("() => window.MathJax.startup.promise")
                 page.screenshot(path=str(shots / f"{kind}.png"), full_page=False)
-                text = page.inner_text("article")
+                text = page.evaluate(PROSE)
                 rendered = page.locator("mjx-container").count()
                 if rendered == 0:
                     problems.append(f"{kind}: no MathJax output (mjx-container)")
-                raw = [token for token in ("\\(", "\\)", "\\[", "$$") if token in text]
+                tokens = ("\\(", "\\)", "\\[", "$$") + (("$",) if kind == "notebook" else ())
+                raw = [token for token in tokens if token in text]
                 if raw:
                     problems.append(f"{kind}: raw TeX delimiters in the text: {raw}")
                 if page.locator("mjx-merror").count():

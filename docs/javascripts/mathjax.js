@@ -5,14 +5,19 @@
 // bundled base/AMS packages.
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    // \( \) and \[ \]: arithmatex (pages and docstrings); $ and $$: what nbconvert emits for
+    // the notebooks' Markdown cells.
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true,
     packages: { "[-]": ["autoload", "require"] },
   },
   options: {
-    ignoreHtmlClass: ".*|",
+    // Only inside the classes below.  ".+" (not arithmatex's usual ".*|", which also matches
+    // an empty class attribute) so that the unclassed <p> elements inside a notebook's
+    // Markdown output are typeset too; everything else on a page sits in classed containers.
+    ignoreHtmlClass: ".+",
     // arithmatex: Markdown pages and docstrings; jp-MarkdownOutput: notebook prose.
     processHtmlClass: "arithmatex|jp-MarkdownOutput",
   },
