@@ -35,9 +35,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check hankelid hankelid_torch hankelid_bench tests benchmarks scripts
 	$(VENV)/bin/ruff format --check hankelid hankelid_torch hankelid_bench tests benchmarks scripts
 
-# The published site: the notebooks are executed at build time with their small settings.
+# The published site: the notebooks are executed at build time with their small settings
+# (the inline backend, whatever MPLBACKEND the shell exports, so that their figures appear).
 docs: $(STAMP)
-	HANKELID_DOCS_EXECUTE=true HANKELID_NB_SMALL=1 NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+	HANKELID_DOCS_EXECUTE=true HANKELID_NB_SMALL=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
+		NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # The docs site opened in a headless Chromium (math rendered, no console errors, API page with
 # signature and example); fails when no browser can be had.  Screenshots: build/docs-screenshots/.
