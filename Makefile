@@ -15,7 +15,7 @@ LINT_PATHS := hankelid hankelid_torch hankelid_bench tests benchmarks scripts
 # oversubscribed pools make small eigen/SVD calls 30x slower on a 2-core machine.
 PYTEST := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
-.PHONY: demo test test-all test-latest lock lint docs bench clean install
+.PHONY: demo test test-all test-latest lock lint docs docs-check browser bench clean install
 
 install: $(STAMP)
 
@@ -29,7 +29,9 @@ demo: $(STAMP)
 	$(VENV)/bin/hankelid-bench demo
 
 # Lint and the strict docs build first, so pytest's summary is the last line printed.
-test: $(STAMP)
+# `browser` installs Debian's chromium when it can (root with apt-get); without it the
+# browser test of the docs skips with its reason.
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(PYTEST)
@@ -67,8 +69,26 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
+# The published site: the notebooks are executed at build time with their small settings
+# (the inline backend, whatever MPLBACKEND the shell exports, so that their figures appear).
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+	HANKELID_DOCS_EXECUTE=true HANKELID_NB_SMALL=1 MPLBACKEND=module://matplotlib_inline.backend_inline \
+		NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# The docs site opened in a headless Chromium (math rendered, no console errors, API page with
+# signature and example); fails when no browser can be had.  Screenshots: build/docs-screenshots/.
+docs-check: $(STAMP) browser
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ echo "docs-check: no chromium; install it (apt-get install chromium) or set HANKELID_CHROMIUM" >&2; exit 1; }
+	HANKELID_REQUIRE_BROWSER=1 HANKELID_SCREENSHOTS=build/docs-screenshots \
+		$(PY) -m pytest tests/test_docs_site.py -p no:cacheprovider -p no:xdist -q
+
+# Idempotent: nothing happens when a chromium is on PATH; as root with apt-get, install it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else echo "note: no chromium and no root apt-get: the docs browser test will skip" >&2; fi; }
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_core.py

@@ -603,7 +603,7 @@ def empirical_gramian(
     sys : StateSpace or Simulator
         A :class:`hankelid.StateSpace` (python-control and scipy systems are converted), or a
         discrete-time black box following the :class:`Simulator` protocol.
-    kind : {"c", "o", "x"}
+    kind : "c" | "o" | "x"
         Controllability, observability, or cross Gramian (square systems, ``m = p``).
     inputs : {"impulse", "gaussian"} or array_like, shape (K, L, channels)
         Unit impulses per channel (deterministic, exact up to the horizon truncation),
@@ -621,8 +621,8 @@ def empirical_gramian(
     dt : float, optional
         Continuous time only: Tustin parameter ``2/alpha`` (default: chosen from the poles) or
         the sample spacing of ``discretization="sampled"`` (required there).
-    discretization : {"tustin", "sampled"}, optional
-        Continuous time only; default ``"tustin"`` (exact Gramians).
+    discretization : "tustin" | "sampled", optional
+        Continuous time only; ``None`` (the default) means ``"tustin"`` (exact Gramians).
     finite_horizon : bool
         Return the length-``L`` finite-horizon Gramian, also for unstable systems.  Without it
         an unstable ``StateSpace`` raises.  A simulator's estimate is always the finite-horizon

@@ -72,7 +72,7 @@ def gramian(sys: Any, kind: str, *, factor: bool = False) -> np.ndarray:
     sys : StateSpace
         A stable system (continuous or discrete time; python-control and scipy systems are
         accepted too).
-    kind : {"c", "o"}
+    kind : "c" | "o"
         ``"c"``: ``Wc`` with ``A Wc + Wc A^T + B B^T = 0`` (continuous) or
         ``A Wc A^T - Wc + B B^T = 0`` (discrete).  ``"o"``: the dual with ``A^T`` and ``C``.
     factor : bool

@@ -32,6 +32,28 @@ def _axes(ax: Any) -> Any:
     return ax
 
 
+def _integer_ticks(ax: Any) -> None:
+    """Orders and indices are integers: no fractional ticks on the x axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _precision_floor(ax: Any, top: float, values: np.ndarray) -> None:
+    """Shade what lies below float64 resolution relative to ``top`` and stop the axis there.
+
+    Values under ``top * eps`` carry no information about the system (they are rounding of
+    quantities of size ``top``); without a floor a log axis spends most of its height on them.
+    """
+    floor = top * np.finfo(float).eps
+    values = values[np.isfinite(values)]
+    if not (np.isfinite(floor) and floor > 0 and values.size and values.min() < floor):
+        return
+    bottom = floor / 10
+    ax.set_ylim(bottom=bottom)
+    ax.axhspan(bottom, floor, color="0.85", alpha=0.6, zorder=0, label="below float64 precision")
+
+
 def _finish(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -87,6 +109,9 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
         orders = np.arange(nu, sig.size + 1)
         ok = b > 0
         ax.semilogy(orders[ok], b[ok], "s--", ms=3, label=r"bound $2\sum_{i>r}\sigma_i$ at order r")
+    if np.any(finite):
+        _precision_floor(ax, float(np.max(sig[finite])), sig[finite])
+    _integer_ticks(ax)
     return _finish(ax, "index k (order r for the bound)", "Hankel singular value", "Hankel spectrum")
 
 
@@ -105,9 +130,12 @@ def error_bounds(
     sys : StateSpace
         A stable system.
     orders : sequence of int, optional
-        Orders to reduce to (default: ``1 .. min(n - 1, 12)``).
+        Orders to reduce to (default: every order ``1 .. n - 1``).
     ax : matplotlib Axes, optional
-    match_dc, method
+    match_dc : bool
+        Passed to :func:`hankelid.balanced_truncation`: singular perturbation instead of
+        truncation.
+    method : "sr" | "bfsr"
         Passed to :func:`hankelid.balanced_truncation`.
 
     Returns
@@ -125,7 +153,7 @@ def error_bounds(
     """
     sys = as_state_space(sys)
     if orders is None:
-        orders = list(range(1, min(sys.n - 1, 12) + 1)) or [1]
+        orders = list(range(1, sys.n)) or [1]
     orders = [int(r) for r in orders]
     bound, actual, lower = [], [], []
     for r in orders:
@@ -172,6 +200,7 @@ def draw_error_bounds(
     ax.semilogy(orders, np.maximum(bound, tiny), "s--", label=r"bound $2\sum_{i>r}\sigma_i$")
     ax.semilogy(orders, np.maximum(actual, tiny), "o-", label=r"$\|G - G_r\|_\infty$")
     ax.semilogy(orders, np.maximum(lower, tiny), "v:", label=r"$\sigma_{r+1}$")
+    _integer_ticks(ax)
     return _finish(ax, "reduced order r", "error", "Balanced truncation: bound vs actual error")
 
 
@@ -293,15 +322,20 @@ def frequency_response(
         axes[1].grid(True, which="both", alpha=0.3)
         return axes
     ax = _axes(ax)
+    mags = []
     for i, s in enumerate(systems):
         mag, _ = magnitude_phase(s.frequency_response(w))
         label = labels[i] if labels is not None else f"n={s.n}"
         ax.loglog(w, np.maximum(mag, tiny), label=label)
+        mags.append(mag)
     for k, d in enumerate(datasets):
         mag, _ = magnitude_phase(d.response)
         keep = d.omega > 0
         label = "data" if len(datasets) == 1 else f"data {k + 1}"
         ax.loglog(d.omega[keep], np.maximum(mag[keep], tiny), ".", ms=3, label=label)
+        mags.append(mag[keep])
+    mags = np.concatenate(mags)
+    _precision_floor(ax, float(np.max(mags, initial=0.0)), mags)
     ylabel = r"$\sigma_{\max}(G)$" if entry is None else f"$|G_{{{entry[0] + 1}{entry[1] + 1}}}|$"
     return _finish(ax, "frequency [rad/s]", ylabel, "Frequency response")
 

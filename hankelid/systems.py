@@ -642,8 +642,12 @@ def random_stable(
 
     Parameters
     ----------
-    n, m, p : int
-        States, inputs, outputs.
+    n : int
+        Number of states.
+    m : int
+        Number of inputs.
+    p : int
+        Number of outputs.
     dt : float or None
         ``None`` for continuous time, a positive sampling time for discrete time.
     seed : int or numpy Generator, optional

@@ -80,19 +80,22 @@ class SSMAdapter(nn.Module):
         conjugate pairs with random angles).  ``"hankel"``: balanced truncation to order
         ``d`` of a richer S4D-real system of order ``hankel_order`` (see
         :func:`hankelid_torch.init.hankel_reduction`), loaded exactly (modal only).
-    parametrization : {"s4d", "modal"}, optional
-        Default ``"modal"`` for ``init="hankel"``, else ``"s4d"``.
+    parametrization : "s4d" | "modal", optional
+        ``None`` (the default): ``"modal"`` for ``init="hankel"``, else ``"s4d"``.
     gate_init : float
         Initial gate ``alpha`` (0: exact no-op).
-    dt_min, dt_max : float
-        Clamp range of the S4D step size (and the range of its initialization).
+    dt_min : float
+        Lower end of the clamp range of the S4D step size (and of its initialization).
+    dt_max : float
+        Upper end of that range.
     hankel_order : int, optional
         Order ``N`` of the full system for ``init="hankel"`` (default ``4 d``).
     hankel_gramians : {"empirical", "exact"}
         Gramians of the Hankel initialization.
-    hankel_length, hankel_trajectories : int
-        Empirical Gramian estimator: length of the random Gaussian input sequences and their
-        number (``None``: the estimator's default).
+    hankel_length : int
+        Empirical Gramian estimator: length of the random Gaussian input sequences.
+    hankel_trajectories : int, optional
+        Empirical Gramian estimator: their number (``None``: the estimator's default).
     seed : int, optional
         Seed for the initialization (default: torch's global RNG).
     out_features : int, optional
@@ -663,8 +666,8 @@ class SSMAdapter(nn.Module):
         ----------
         inputs : array_like or Tensor, shape (K, L, D_in)
             ``K`` recorded input sequences of this adapter.
-        gramians : {"exact", "empirical"}, optional
-            Observability side (default: what the Hankel init used).
+        gramians : "exact" | "empirical", optional
+            Observability side (``None``, the default: what the Hankel init used).
 
         Returns
         -------

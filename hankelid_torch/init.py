@@ -161,9 +161,11 @@ def hankel_reduction(
         (:func:`hankelid.truncation.compress_channels`: ``N`` channels with the same law of
         ``B u``, inside :func:`hankelid.balanced_truncation`): the cost is
         ``O(trajectories * N^2 * length)``, independent of ``D``.
-    length, trajectories : int
-        Empirical estimator settings (ignored for exact Gramians); ``trajectories=None`` uses
-        the estimator's default (``max(256, 2 N)``).
+    length : int
+        Empirical estimator: length of the input sequences (ignored for exact Gramians).
+    trajectories : int, optional
+        Empirical estimator: number of sequences; ``None`` uses the estimator's default
+        (``max(256, 2 N)``).
     seed : int, optional
         Seed for the empirical estimator's Gaussian inputs (default: drawn from ``generator``
         / torch's global RNG, so ``torch.manual_seed`` reproduces the init).
