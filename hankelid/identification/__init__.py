@@ -7,8 +7,18 @@ data-driven method returns).
 
 from __future__ import annotations
 
+from .data import IOData, Trend
 from .era import ERAInfo, era
 from .hankel import HankelOperator, hankel_hsv, hankel_matrix
 from .result import Identification
 
-__all__ = ["ERAInfo", "HankelOperator", "Identification", "era", "hankel_hsv", "hankel_matrix"]
+__all__ = [
+    "ERAInfo",
+    "HankelOperator",
+    "IOData",
+    "Identification",
+    "Trend",
+    "era",
+    "hankel_hsv",
+    "hankel_matrix",
+]
