@@ -18,7 +18,7 @@ from ._validation import UnstableSystemError
 from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
 from .gramians import gramian, gramian_factors, hsv
-from .identification import ERAInfo, Identification, IOData, era, hankel_hsv, hankel_matrix
+from .identification import ERAInfo, Identification, IOData, era, hankel_hsv, hankel_matrix, simulate
 from .norms import h2_norm, hinf_norm
 from .systems import (
     StateSpace,
@@ -66,6 +66,7 @@ __all__ = [
     "markov_parameters",
     "plot",
     "random_stable",
+    "simulate",
     "stable_unstable_split",
 ]
 

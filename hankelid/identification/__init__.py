@@ -11,6 +11,7 @@ from .data import IOData, Trend
 from .era import ERAInfo, era
 from .hankel import HankelOperator, hankel_hsv, hankel_matrix
 from .result import Identification
+from .simulate import simulate
 
 __all__ = [
     "ERAInfo",
@@ -21,4 +22,5 @@ __all__ = [
     "era",
     "hankel_hsv",
     "hankel_matrix",
+    "simulate",
 ]
