@@ -18,7 +18,23 @@ from ._validation import UnstableSystemError
 from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
 from .gramians import gramian, gramian_factors, hsv
-from .identification import ERAInfo, Identification, IOData, era, hankel_hsv, hankel_matrix, simulate
+from .identification import (
+    CompareResult,
+    ERAInfo,
+    Identification,
+    IOData,
+    ResidualAnalysis,
+    compare,
+    era,
+    estimate_initial_state,
+    hankel_hsv,
+    hankel_matrix,
+    n4sid,
+    okid,
+    predict,
+    residuals,
+    simulate,
+)
 from .norms import h2_norm, hinf_norm
 from .systems import (
     StateSpace,
@@ -37,21 +53,25 @@ from .truncation import Reduction, balanced_truncation
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompareResult",
     "ERAInfo",
     "IOData",
     "Identification",
     "Reduction",
+    "ResidualAnalysis",
     "Simulator",
     "StateSpace",
     "UnstableSystemError",
     "as_state_space",
     "balanced_truncation",
     "c2d",
+    "compare",
     "d2c",
     "empirical_gramian",
     "empirical_gramian_factors",
     "empirical_hsv",
     "era",
+    "estimate_initial_state",
     "from_control",
     "from_scipy",
     "gramian",
@@ -64,8 +84,12 @@ __all__ = [
     "impulse",
     "load",
     "markov_parameters",
+    "n4sid",
+    "okid",
     "plot",
+    "predict",
     "random_stable",
+    "residuals",
     "simulate",
     "stable_unstable_split",
 ]

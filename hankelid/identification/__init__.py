@@ -10,17 +10,37 @@ from __future__ import annotations
 from .data import IOData, Trend
 from .era import ERAInfo, era
 from .hankel import HankelOperator, hankel_hsv, hankel_matrix
+from .okid import okid
 from .result import Identification
 from .simulate import simulate
+from .subspace import n4sid
+from .validation import (
+    CompareResult,
+    ResidualAnalysis,
+    compare,
+    estimate_initial_state,
+    fit_percent,
+    predict,
+    residuals,
+)
 
 __all__ = [
+    "CompareResult",
     "ERAInfo",
     "HankelOperator",
     "IOData",
     "Identification",
+    "ResidualAnalysis",
     "Trend",
+    "compare",
     "era",
+    "estimate_initial_state",
+    "fit_percent",
     "hankel_hsv",
     "hankel_matrix",
+    "n4sid",
+    "okid",
+    "predict",
+    "residuals",
     "simulate",
 ]
