@@ -109,18 +109,32 @@ def _markov_from_observer(alpha: np.ndarray, beta: np.ndarray, D: np.ndarray, le
     return np.concatenate([Y, G], axis=2)
 
 
-def _prediction_criterion(sys_aug: StateSpace, r: int, m: int, data: IOData, criterion: str) -> float:
-    """`N log det Sigma_e + c d(r)` of the order-`r` leading part of a balanced ERA realization.
+def _observer_gain(A: np.ndarray, C: np.ndarray, Yg: np.ndarray) -> np.ndarray:
+    """`G` minimizing `sum_k ||C A^(k-1) G - Y^g_k||^2` (the observability matrix times `G`)."""
+    blocks, Ak = [], np.eye(A.shape[0])
+    for _ in range(1, Yg.shape[0]):
+        blocks.append(C @ Ak)
+        Ak = Ak @ A
+    O = np.vstack(blocks)
+    return sla.lstsq(O, Yg[1:].reshape(-1, Yg.shape[2]), check_finite=False)[0]
+
+
+def _truncated(sys: StateSpace, r: int) -> StateSpace:
+    """The leading `r` states of a balanced ERA realization (ERA at order `r`)."""
+    return StateSpace(sys.A[:r, :r], sys.B[:r], sys.C[:, :r], sys.D, sys.dt)
+
+
+def _prediction_criterion(sys: StateSpace, G: np.ndarray, data: IOData, criterion: str) -> float:
+    """`N log det Sigma_e + c d(r)` for a model with observer gain `G`.
 
     `Sigma_e` is the covariance of the one-step prediction errors of the observer
-    `x+ = (A - G C) x + (B - G D) u + G y`, `d(r) = r (m + 2p) + p m` free parameters.
+    `x+ = (A - G C) x + (B - G D) u + G y`; `d(r) = r (m + 2p) + p m` free parameters.
     """
-    A, C = sys_aug.A[:r, :r], sys_aug.C[:, :r]
-    B, G, D = sys_aug.B[:r, :m], sys_aug.B[:r, m:], sys_aug.D[:, :m]
+    A, B, C, D = sys.A, sys.B, sys.C, sys.D
+    r, m, p = sys.n, sys.m, sys.p
     F = A - G @ C
     if np.max(np.abs(np.linalg.eigvals(F))) >= 1.0:
         return np.inf
-    p = C.shape[0]
     S = np.zeros((p, p))
     count = 0
     for u, y in zip(data.u, data.y):
@@ -259,25 +273,32 @@ def okid(
     beta, alpha = lagged[:, :, :m], lagged[:, :, m:]
     length = markov_length if markov_length is not None else 2 * max(ell, 10) + 1
     length = check_count(length, "markov_length")
-    markov = _markov_from_observer(alpha, beta, D0, length)
-    sys_aug, era_info = era(markov, order, dt=data.dt, return_info=True)
+    both = _markov_from_observer(alpha, beta, D0, length)
+    markov, observer = both[:, :, :m], both[:, :, m:]
+    sys, era_info = era(markov, order, dt=data.dt, return_info=True)
     order_rule, order_values = ("given", None) if order is not None else ("era-rank", None)
     exact = float(np.linalg.norm(resid)) <= _EXACT_RTOL * float(np.linalg.norm(R[:, -p:]))
     if order is None and not exact:
-        # Noisy data: ERA's rank is the ARX model's (about ell * p), not the system's. Compare the
+        # Noisy data: ERA's rank is the ARX model's (up to ell * p), not the system's. Compare the
         # truncated realizations by the information criterion of their one-step predictors.
         rmax = min(era_info.rank or era_info.hsv.size, max(lmin, ell * p), _MAX_MODEL_ORDER)
         full = era(markov, rmax, dt=data.dt)
         order_values = np.array(
-            [_prediction_criterion(full, r, m, data, criterion) for r in range(1, rmax + 1)]
+            [
+                _prediction_criterion(
+                    _truncated(full, r),
+                    _observer_gain(full.A[:r, :r], full.C[:, :r], observer),
+                    data,
+                    criterion,
+                )
+                for r in range(1, rmax + 1)
+            ]
         )
-        r = 1 + int(np.argmin(order_values))
-        sys_aug = StateSpace(full.A[:r, :r], full.B[:r], full.C[:, :r], full.D, data.dt)
+        sys = _truncated(full, 1 + int(np.argmin(order_values)))
         order_rule = f"prediction-{criterion}"
-    n = sys_aug.n
-    A, C = sys_aug.A, sys_aug.C
-    B, G = sys_aug.B[:, :m], sys_aug.B[:, m:]
-    D = D0
+    n = sys.n
+    A, B, C, D = sys.A, sys.B, sys.C, sys.D
+    G = _observer_gain(A, C, observer)
     stable = bool(np.max(np.abs(np.linalg.eigvals(A))) < 1.0) if n else True
     if refit and stable:
         B, D, x0, fit = output_error_fit(A, C, data.u, data.y, feedthrough=feedthrough)
@@ -288,8 +309,8 @@ def okid(
         "arx_order": ell,
         "arx_criterion": None if values is None else criterion,
         "arx_criterion_values": values,
-        "markov": markov[:, :, :m],
-        "observer_markov": markov[:, :, m:],
+        "markov": markov,
+        "observer_markov": observer,
         "era": era_info,
         "order_rule": order_rule,
         "order_criterion_values": order_values,
