@@ -14,7 +14,7 @@ import numpy as np
 
 from .systems import StateSpace, _as_state_space
 
-__all__ = ["error_bounds", "frequency_response", "hankel_spectrum"]
+__all__ = ["error_bounds", "frequency_response", "hankel_spectrum", "order_selection"]
 
 
 def _axes(ax: Any) -> Any:
@@ -211,3 +211,79 @@ def _default_grid(systems: list[StateSpace]) -> np.ndarray:
     lo = mags.min() / 100 if mags.size else 1e-2
     hi = mags.max() * 100 if mags.size else 1e2
     return np.geomspace(lo, hi, 400)
+
+
+def order_selection(
+    ident_or_singular_values: Any,
+    ax: Any = None,
+    *,
+    order: int | None = None,
+    noise_floor: float | None = None,
+    max_index: int | None = None,
+) -> Any:
+    """Singular values behind an identified model's order, on a log scale, with the order marked.
+
+    Parameters
+    ----------
+    ident_or_singular_values : Identification or array_like
+        An identification result (`hk.n4sid`, `hk.okid`, ...: its `.singular_values`, `.order`
+        and, where recorded, `.info["noise_floor"]` are drawn) or the singular values themselves.
+    ax : matplotlib Axes, optional
+    order : int, optional
+        The order to mark (default: the result's order).
+    noise_floor : float, optional
+        A horizontal noise-floor line (default: the result's `info["noise_floor"]`, if any).
+    max_index : int, optional
+        Draw only the first `max_index` values.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        If there are no singular values, or `order` is outside `1..len(values)`.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, hankelid as hk
+    >>> true = hk.random_stable(4, 1, 1, dt=1.0, seed=0)
+    >>> u = np.random.default_rng(0).standard_normal(500)
+    >>> y = hk.simulate(true, u)[:, 0] + 0.05 * np.random.default_rng(1).standard_normal(500)
+    >>> ident = hk.n4sid(hk.IOData(u, y))
+    >>> ax = hk.plot.order_selection(ident)
+    >>> ax.get_yscale(), ax.get_title() == f"Order selection (n4sid): order {ident.order}"
+    ('log', True)
+    """
+    values = getattr(ident_or_singular_values, "singular_values", ident_or_singular_values)
+    sig = np.asarray(values, dtype=float).ravel()
+    if sig.size == 0:
+        raise ValueError("no singular values to plot")
+    info = getattr(ident_or_singular_values, "info", {}) or {}
+    if order is None:
+        order = getattr(ident_or_singular_values, "order", None)
+    if noise_floor is None:
+        noise_floor = info.get("noise_floor")
+    if order is not None and not 1 <= int(order) <= sig.size:
+        raise ValueError(
+            f"order must be between 1 and {sig.size} (the number of singular values), got {order}"
+        )
+    if max_index is not None:
+        sig = sig[: max(int(max_index), order or 1)]
+    ax = _axes(ax)
+    k = np.arange(1, sig.size + 1)
+    tiny = np.finfo(float).tiny
+    ax.semilogy(k, np.maximum(sig, tiny), "o-", ms=4, label="singular values")
+    if order is not None:
+        order = int(order)
+        ax.semilogy([order], [max(sig[order - 1], tiny)], "o", ms=10, mfc="none", mew=2, color="C3")
+        ax.axvline(order + 0.5, color="C3", ls="--", label=f"chosen order {order}")
+    if noise_floor is not None and noise_floor > 0:
+        ax.axhline(noise_floor, color="0.4", ls=":", label=f"noise floor {noise_floor:.2g}")
+    method = getattr(ident_or_singular_values, "method", "")
+    title = "Order selection" + (f" ({method})" if method else "")
+    title += f": order {order}" if order is not None else ""
+    return _finish(ax, "index k", "singular value", title)
