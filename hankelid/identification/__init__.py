@@ -10,6 +10,7 @@ from __future__ import annotations
 from .data import IOData, Trend
 from .era import ERAInfo, era
 from .hankel import HankelOperator, hankel_hsv, hankel_matrix
+from .impulse import ImpulseEstimate, impulse_estimate
 from .okid import okid
 from .result import Identification
 from .simulate import simulate
@@ -30,6 +31,7 @@ __all__ = [
     "HankelOperator",
     "IOData",
     "Identification",
+    "ImpulseEstimate",
     "ResidualAnalysis",
     "Trend",
     "compare",
@@ -38,6 +40,7 @@ __all__ = [
     "fit_percent",
     "hankel_hsv",
     "hankel_matrix",
+    "impulse_estimate",
     "n4sid",
     "okid",
     "predict",
