@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+from . import datasets
 from ._validation import UnstableSystemError
 from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
@@ -68,6 +69,7 @@ __all__ = [
     "c2d",
     "compare",
     "d2c",
+    "datasets",
     "empirical_gramian",
     "empirical_gramian_factors",
     "empirical_hsv",

@@ -626,10 +626,12 @@ def _dt_from_time(t: np.ndarray) -> float:
     if not np.all(np.isfinite(t)):
         raise ValueError("the time column contains NaN or inf")
     steps = np.diff(t)
-    dt = float(np.median(steps))
+    dt = (t[-1] - t[0]) / (t.size - 1)
     if dt <= 0 or np.max(np.abs(steps - dt)) > 1e-6 * max(abs(dt), np.max(np.abs(t))) + 1e-3 * dt:
         raise ValueError(
             f"the time column is not uniformly increasing (steps from {steps.min():g} to {steps.max():g}); "
             "resample the record or pass dt"
         )
-    return dt
+    # Time stamps printed in decimal carry representation noise: keep 12 significant digits, so
+    # that records written with the same step get the same dt.
+    return float(f"{dt:.12g}")

@@ -178,3 +178,24 @@ def test_csv_npz_dataframe_roundtrip(tmp_path):
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(frame)
     assert hk.IOData.from_dataframe(df, ["force"], ["x1"], dt=0.25).n_samples == (12,)
+
+
+def test_buck_dataset_matches_its_csv_files_and_keeps_its_licence():
+    import csv
+    from importlib import resources
+
+    est, val = hk.datasets.buck()
+    folder = resources.files("hankelid.datasets") / "buck"
+    for data, name in ((est, "buck_id.csv"), (val, "buck_valid.csv")):
+        rows = list(csv.DictReader((folder / name).read_text().splitlines()))
+        assert data.n_samples == (len(rows),)
+        np.testing.assert_array_equal(data.u[0][:, 0], [float(r["input"]) for r in rows])
+        np.testing.assert_array_equal(data.y[0][:, 0], [float(r["y"]) for r in rows])
+        t = np.array([float(r["sampling_time"]) for r in rows])
+        np.testing.assert_allclose(np.diff(t), data.dt, rtol=1e-6)
+    assert est.dt == val.dt == 1e-5
+    assert (est.input_names, est.output_names) == (("input",), ("y",))
+    licence = (folder / "LICENSE").read_text()
+    assert "MIT License" in licence and "Copyright (c) 2024 Wilson Rocha" in licence
+    # the two records are consecutive and can be merged as two experiments
+    assert hk.IOData.merge(est, val).n_samples == (1001, 999)
