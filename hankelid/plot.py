@@ -14,7 +14,14 @@ import numpy as np
 
 from .systems import StateSpace, _as_state_space
 
-__all__ = ["error_bounds", "frequency_response", "hankel_spectrum", "order_selection"]
+__all__ = [
+    "compare",
+    "error_bounds",
+    "frequency_response",
+    "hankel_spectrum",
+    "order_selection",
+    "residuals",
+]
 
 
 def _axes(ax: Any) -> Any:
@@ -287,3 +294,163 @@ def order_selection(
     title = "Order selection" + (f" ({method})" if method else "")
     title += f": order {order}" if order is not None else ""
     return _finish(ax, "index k", "singular value", title)
+
+
+def _channel_label(name: str, unit: str) -> str:
+    return f"{name} [{unit}]" if unit else name
+
+
+def compare(
+    data_or_result: Any,
+    *models: Any,
+    ax: Any = None,
+    output: int = 0,
+    experiment: int = 0,
+    x0: Any = "estimate",
+    horizon: int | None = None,
+    time_unit: str = "s",
+) -> Any:
+    """Measured output against model outputs, with the fit in percent in the legend.
+
+    Parameters
+    ----------
+    data_or_result : IOData or CompareResult
+        Data (then `models` are compared with [`hankelid.compare`][hankelid.compare]) or the
+        result of `hk.compare` itself.
+    *models
+        Models to compare, when `data_or_result` is data.
+    ax : matplotlib Axes, optional
+    output, experiment : int
+        Which output channel and experiment to draw.
+    x0, horizon
+        Passed to `hk.compare` when it is called here.
+    time_unit : str
+        Unit of the data's sampling time, for the axis label.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, hankelid as hk
+    >>> sys = hk.random_stable(3, dt=0.1, seed=0)
+    >>> u = np.random.default_rng(0).standard_normal(200)
+    >>> data = hk.IOData(u, hk.simulate(sys, u), dt=0.1, output_names=["v"], output_units=["V"])
+    >>> ax = hk.plot.compare(data, sys)
+    >>> ax.get_ylabel(), [t.get_text() for t in ax.get_legend().get_texts()]
+    ('v [V]', ['measured', 'model 1: 100.0 %'])
+    """
+    from .identification import validation
+
+    if isinstance(data_or_result, validation.CompareResult):
+        if models:
+            raise ValueError("pass either a CompareResult or data and models, not both")
+        res = data_or_result
+    else:
+        res = validation.compare(data_or_result, *models, x0=x0, horizon=horizon)
+    data = res.data
+    if not 0 <= output < data.p:
+        raise ValueError(f"output must be between 0 and {data.p - 1}, got {output}")
+    if not 0 <= experiment < data.n_experiments:
+        raise ValueError(f"experiment must be between 0 and {data.n_experiments - 1}, got {experiment}")
+    ax = _axes(ax)
+    t = data.time(experiment)
+    ax.plot(t, data.y[experiment][:, output], color="0.2", lw=1.2, label="measured")
+    for i, name in enumerate(res.names):
+        fit = res.fit_per_experiment[i, experiment, output]
+        ax.plot(t, res.predictions[i][experiment][:, output], lw=1.0, label=f"{name}: {fit:.1f} %")
+    kind = "simulation" if res.horizon is None else f"{res.horizon}-step prediction"
+    ylabel = _channel_label(data.output_names[output], data.output_units[output])
+    return _finish(ax, f"time [{time_unit}]", ylabel, f"Model {kind} vs measured output")
+
+
+def residuals(
+    analysis_or_model: Any,
+    data: Any = None,
+    *,
+    axes: Sequence[Any] | None = None,
+    output: int = 0,
+    input: int = 0,
+    lags: int = 25,
+) -> Any:
+    """Residual auto-correlation and cross-correlation with an input, with 99 % bounds.
+
+    Parameters
+    ----------
+    analysis_or_model : ResidualAnalysis or a model
+        The result of [`hankelid.residuals`][hankelid.residuals], or a model (then `data` is
+        required and the analysis is run here with `lags`).
+    data : IOData, optional
+    axes : pair of matplotlib Axes, optional
+        Where to draw the auto-correlation and the cross-correlation (a new figure with two
+        panels when omitted).
+    output, input : int
+        The output (error channel) and input to draw.
+    lags : int
+
+    Returns
+    -------
+    tuple of two matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, hankelid as hk
+    >>> sys = hk.random_stable(3, dt=1.0, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.standard_normal(500)
+    >>> data = hk.IOData(u, hk.simulate(sys, u) + 0.1 * rng.standard_normal((500, 1)))
+    >>> ax_auto, ax_cross = hk.plot.residuals(sys, data, lags=20)
+    >>> ax_auto.get_xlabel(), ax_cross.get_xlabel()
+    ('lag τ [samples]', 'lag τ [samples]')
+    """
+    from .identification import validation
+
+    if isinstance(analysis_or_model, validation.ResidualAnalysis):
+        res = analysis_or_model
+    else:
+        if data is None:
+            raise ValueError("pass a ResidualAnalysis, or a model together with its data")
+        res = validation.residuals(analysis_or_model, data, lags=lags)
+    p, m = res.cross.shape[:2]
+    if not 0 <= output < p:
+        raise ValueError(f"output must be between 0 and {p - 1}, got {output}")
+    if not 0 <= input < m:
+        raise ValueError(f"input must be between 0 and {m - 1}, got {input}")
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(2, 1, figsize=(6.0, 6.0))
+    if len(axes) != 2:
+        raise ValueError(f"axes must hold two Axes (auto- and cross-correlation), got {len(axes)}")
+    ax_a, ax_c = axes
+    out_name = res.output_names[output] if res.output_names else f"y{output + 1}"
+    in_name = res.input_names[input] if res.input_names else f"u{input + 1}"
+    pct = f"{100 * res.confidence:.0f} %"
+    ax_a.stem(res.lags, res.auto[output], basefmt=" ", label=r"$\hat r_\varepsilon(\tau)$")
+    ax_a.fill_between(
+        res.lags, -res.auto_bound, res.auto_bound, color="C0", alpha=0.15, label=f"{pct} bound (white)"
+    )
+    verdict = "white" if res.white[output] else "not white"
+    _finish(
+        ax_a,
+        "lag τ [samples]",
+        "normalized auto-correlation",
+        f"Residuals of {out_name}: {verdict} (p = {res.whiteness_pvalue[output]:.2g})",
+    )
+    bound = res.cross_bound[output, input]
+    ax_c.stem(res.cross_lags, res.cross[output, input], basefmt=" ", label=r"$\hat r_{\varepsilon u}(\tau)$")
+    ax_c.fill_between(res.cross_lags, -bound, bound, color="C1", alpha=0.15, label=f"{pct} bound")
+    verdict = "independent" if res.independent[output, input] else "correlated"
+    _finish(
+        ax_c,
+        "lag τ [samples]",
+        "normalized cross-correlation",
+        f"Residuals of {out_name} vs past {in_name}: {verdict} "
+        f"(p = {res.independence_pvalue[output, input]:.2g})",
+    )
+    return ax_a, ax_c

@@ -222,3 +222,27 @@ def test_bad_input_names_the_problem_and_mutates_nothing():
     with pytest.raises(TypeError, match="model must be"):
         hk.estimate_initial_state("model", data)
     np.testing.assert_array_equal(data.y[0], y_before)
+
+
+def test_plots_draw_compare_and_residuals():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model, data, _ = _innovation_data(4, N=300)
+    data = hk.IOData(data.u, data.y, dt=0.5, output_names=["x", "v"], output_units=["m", "m/s"])
+    res = hk.compare(data, model, horizon=1)
+    ax = hk.plot.compare(res, output=1)
+    assert ax.get_ylabel() == "v [m/s]" and ax.get_xlabel() == "time [s]"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["measured", f"true (n=4): {res.fit[0, 1]:.1f} %"]
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), res.predictions[0][0][:, 1])
+    analysis = hk.residuals(model, data, lags=15)
+    ax_a, ax_c = hk.plot.residuals(analysis, output=1, input=0)
+    assert ax_a.get_ylabel() == "normalized auto-correlation" and "Residuals of v" in ax_a.get_title()
+    assert "vs past u1" in ax_c.get_title()
+    with pytest.raises(ValueError, match="output must be between 0 and 1"):
+        hk.plot.compare(res, output=2)
+    with pytest.raises(ValueError, match="model together with its data"):
+        hk.plot.residuals(model)
+    plt.close("all")
