@@ -23,6 +23,8 @@ __all__ = ["TriangularAccumulator", "output_error_fit", "state_filter", "triangu
 # Rows per chunk of a streamed regression: large enough for BLAS-3 efficiency, small enough
 # that a chunk of a few hundred columns stays within tens of megabytes.
 CHUNK_ROWS = 4096
+# A free response below this fraction of |C| is rounding noise: its regressors are dropped.
+_NEGLIGIBLE = 1e-20
 
 
 class TriangularAccumulator:
@@ -66,35 +68,40 @@ class _SchurFilter:
     def __init__(self, A: np.ndarray, X0: np.ndarray) -> None:
         self.T, self.Z = sla.schur(A.astype(complex), output="complex")
         self.poles = np.diag(self.T).copy()
+        self.Zh_re, self.Zh_im = self.Z.conj().T.real.copy(), self.Z.conj().T.imag.copy()
         self.state = self.Z.conj().T @ X0.astype(complex)  # transformed state at the chunk start
 
     def run(self, G: np.ndarray) -> np.ndarray:
-        """States for the chunk's `T` steps, shape `(n, T, r)` (complex); advances past the chunk.
+        """States for the chunk's `T` steps, shape `(n, r, T)` (complex); advances past the chunk.
 
-        `G` has shape `(n, T, r)`.
+        `G` has shape `(n, r, T)`: time is the last, contiguous axis, along which `lfilter` runs.
         """
-        n, T, r = G.shape
-        Gt = (self.Z.conj().T @ G.reshape(n, T * r)).reshape(n, T, r)
+        n, r, T = G.shape
+        flat = G.reshape(n, r * T)
+        if np.iscomplexobj(flat):
+            Gt = (self.Z.conj().T @ flat).reshape(n, r, T)
+        else:  # two real products instead of a complex copy of G
+            Gt = (self.Zh_re @ flat + 1j * (self.Zh_im @ flat)).reshape(n, r, T)
         Xt = np.empty_like(Gt)
         final = np.empty_like(self.state)
         for i in range(n - 1, -1, -1):
             drive = Gt[i]
             if i < n - 1:
-                drive = drive + (self.T[i, i + 1 :] @ Xt[i + 1 :].reshape(n - i - 1, T * r)).reshape(T, r)
+                drive = drive + (self.T[i, i + 1 :] @ Xt[i + 1 :].reshape(n - i - 1, r * T)).reshape(r, T)
             lam = self.poles[i]
-            y, zf = ss.lfilter([0.0, 1.0], [1.0, -lam], drive, axis=0, zi=self.state[i][None, :])
+            y, zf = ss.lfilter([0.0, 1.0], [1.0, -lam], drive, axis=-1, zi=self.state[i][:, None])
             Xt[i] = y
-            final[i] = zf[0]
+            final[i] = zf[:, 0]
         self.state = final
-        return (self.Z @ Xt.reshape(n, T * r)).reshape(n, T, r)
+        return (self.Z @ Xt.reshape(n, r * T)).reshape(n, r, T)
 
 
 def state_filter(A: np.ndarray, G: np.ndarray, X0: np.ndarray | None = None) -> np.ndarray:
     """States `X[t]`, `t = 0..T-1`, of `X[t+1] = A X[t] + G[t]`, `X[0] = X0` (real result).
 
-    `G` has shape `(n, T, r)`; `X0` shape `(n, r)` (zeros by default); the result `(n, T, r)`.
+    `G` has shape `(n, r, T)`; `X0` shape `(n, r)` (zeros by default); the result `(n, r, T)`.
     """
-    n, r = A.shape[0], G.shape[2]
+    n, r = A.shape[0], G.shape[1]
     X0 = np.zeros((n, r)) if X0 is None else X0
     return _SchurFilter(A, X0).run(G).real
 
@@ -109,18 +116,23 @@ def _experiment_rows(
     which is `n p` wide instead of the `n^2` of the state-sensitivity recurrence.
     """
     n, p, m = A.shape[0], C.shape[0], u.shape[1]
-    X0 = np.hstack([C.T, np.zeros((n, p * m))])  # columns: C A^t (for x0), then one block per input
-    filt = _SchurFilter(A.T, X0)
+    free = _SchurFilter(A.T, C.T)  # C A^t, the regressors of x0: a free response that dies out
+    forced = _SchurFilter(A.T, np.zeros((n, p * m)))  # one block of p columns per input
+    scale = float(np.abs(C).max()) if C.size else 0.0
     for start in range(0, u.shape[0], CHUNK_ROWS):
         uc = u[start : start + CHUNK_ROWS]
         T = uc.shape[0]
-        G = np.zeros((n, T, p * (1 + m)))
+        if free is not None:
+            obs = free.run(np.zeros((n, p, T))).real.transpose(2, 1, 0)  # (T, p, n)
+            if np.abs(free.state).max() <= _NEGLIGIBLE * scale:
+                free = None  # decayed below rounding: the remaining x0 regressors are zero
+        else:
+            obs = np.zeros((T, p, n))
+        G = np.empty((n, p * m, T))
         for j in range(m):
-            G[:, :, p * (1 + j) : p * (2 + j)] = C.T[:, None, :] * uc[None, :, j, None]
-        W = filt.run(G).real  # (n, T, p(1+m))
-        obs = W[:, :, :p].transpose(1, 2, 0)  # (T, p, n): C A^t
-        # regressor of B[i, j] for output k: W[i, t, p(1+j) + k]
-        Wb = W[:, :, p:].reshape(n, T, m, p).transpose(1, 3, 0, 2).reshape(T, p, n * m)
+            G[:, p * j : p * (j + 1), :] = C.T[:, :, None] * uc[None, None, :, j]
+        W = forced.run(G).real  # (n, p m, T); regressor of B[i, j] for output k: W[i, p j + k, t]
+        Wb = W.reshape(n, m, p, T).transpose(3, 2, 0, 1).reshape(T, p, n * m)
         parts = [obs, Wb]
         if feedthrough:
             Dreg = np.zeros((T, p, p * m))
@@ -198,7 +210,7 @@ def simulation_fit(
     err2, spread2 = np.zeros(p), np.zeros(p)
     with np.errstate(all="ignore"):  # an unstable model's simulation may overflow: fit -inf
         for e, (u, y) in enumerate(zip(us, ys)):
-            X = state_filter(A, (B @ u.T)[:, :, None], x0[e][:, None])[:, :, 0]
+            X = state_filter(A, (B @ u.T)[:, None, :], x0[e][:, None])[:, 0, :]
             yhat = (C @ X).T + u @ D.T
             err2 += np.sum((y - yhat) ** 2, axis=0)
             spread2 += np.sum((y - y.mean(axis=0)) ** 2, axis=0)

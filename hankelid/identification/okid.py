@@ -138,8 +138,8 @@ def _prediction_criterion(sys: StateSpace, G: np.ndarray, data: IOData, criterio
     S = np.zeros((p, p))
     count = 0
     for u, y in zip(data.u, data.y):
-        drive = ((B - G @ D) @ u.T + G @ y.T)[:, :, None]
-        X = state_filter(F, drive)[:, :, 0]
+        drive = ((B - G @ D) @ u.T + G @ y.T)[:, None, :]
+        X = state_filter(F, drive)[:, 0, :]
         e = y - (C @ X).T - u @ D.T
         S += e.T @ e
         count += y.shape[0]

@@ -130,6 +130,42 @@ def test_streamed_lq_factor_matches_dense_qr():
     np.testing.assert_allclose(R.T @ R, M.T @ M, rtol=1e-10)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_gram_route_equals_qr_route_on_long_noisy_records(method):
+    true = hk.random_stable(4, 2, 2, dt=1.0, seed=13)
+    data = hk.IOData.merge(record(true, 6000, seed=1, noise=0.2), record(true, 3000, seed=2, noise=0.2))
+    auto = hk.n4sid(data, 4, method=method, horizon=8)
+    qr = hk.n4sid(data, 4, method=method, horizon=8, lq="qr")
+    assert auto.info["lq"] == "gram-cholesky" and qr.info["lq"] == "qr"
+    np.testing.assert_allclose(auto.singular_values, qr.singular_values, rtol=1e-9)
+    assert markov_error(auto, qr.system) < 1e-8
+    np.testing.assert_allclose(auto.fit, qr.fit, atol=1e-8)
+
+
+def test_noise_free_long_record_takes_the_qr_route():
+    true = hk.random_stable(4, 1, 1, dt=1.0, seed=14)
+    ident = hk.n4sid(record(true, 5000, seed=0), horizon=6)
+    assert ident.info["lq"] == "qr"  # W W^T is singular for exact data
+    assert ident.order == 4 and markov_error(ident, true) < 1e-8
+
+
+def test_order_selection_plot_marks_order_and_floor():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ident = hk.n4sid(record(hk.random_stable(3, 1, 2, dt=1.0, seed=3), 1500, seed=0, noise=0.2))
+    ax = hk.plot.order_selection(ident)
+    lines = ax.get_lines()
+    np.testing.assert_allclose(lines[0].get_ydata(), ident.singular_values)
+    vertical = [ln for ln in lines if np.allclose(ln.get_xdata(), ident.order + 0.5)]
+    horizontal = [ln for ln in lines if np.allclose(ln.get_ydata(), ident.info["noise_floor"])]
+    assert vertical and horizontal
+    with pytest.raises(ValueError, match="order"):
+        hk.plot.order_selection(ident.singular_values, order=99)
+    matplotlib.pyplot.close("all")
+
+
 def test_markov_parameters_match_python_control_markov():
     control = pytest.importorskip("control")
     true = hk.random_stable(4, 2, 2, dt=1.0, seed=9, pole_radius=(0.05, 0.6))
@@ -197,6 +233,8 @@ def test_nan_and_wrong_types(small_data):
         hk.n4sid(small_data, horizon=1)
     with pytest.raises(ValueError, match="criterion"):
         hk.n4sid(small_data, criterion="mdl")
+    with pytest.raises(ValueError, match="lq"):
+        hk.n4sid(small_data, lq="svd")
 
 
 def test_constant_input_is_not_persistently_exciting():
