@@ -91,7 +91,9 @@ def _units(value: Any, count: int, what: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Trend:
-    """Trends removed by [`IOData.detrend`][hankelid.IOData.detrend], one row per experiment.
+    """Trends removed by [`IOData.detrend`][hankelid.identification.data.IOData.detrend].
+
+    One row per experiment.
 
     The trend of experiment `e` at its sample `k` (counted from the start of the data it
     belongs to) is `offset[e] + slope[e] * k`.
@@ -285,7 +287,7 @@ class IOData:
 
     @property
     def trend(self) -> Trend | None:
-        """The trend removed by [`detrend`][hankelid.IOData.detrend] (`None` if none was)."""
+        """The trend removed by [`detrend`][hankelid.identification.data.IOData.detrend], or `None`."""
         return self._trend
 
     def time(self, experiment: int = 0) -> np.ndarray:
@@ -382,7 +384,7 @@ class IOData:
         """Remove the mean (`"constant"`) or a least-squares line (`"linear"`) of each channel.
 
         The trend is fitted per experiment and kept in `.trend` of the result (added to any
-        trend removed before), so that [`retrend`][hankelid.IOData.retrend] restores the
+        trend removed before), so that [`retrend`][hankelid.identification.data.IOData.retrend] restores the
         original signals and `trend.values(e, N)` re-adds it to predictions.
 
         Examples
@@ -430,7 +432,7 @@ class IOData:
         return self._like(new_u, new_y, trend)
 
     def retrend(self) -> IOData:
-        """Add the removed trend back (the inverse of [`detrend`][hankelid.IOData.detrend])."""
+        """Add the removed trend back (undoes [`detrend`][hankelid.identification.data.IOData.detrend])."""
         if self._trend is None:
             return self
         t = self._trend
@@ -583,7 +585,7 @@ class IOData:
         """Read `u`, `y` (and `dt`, `input_names`, `output_names`, units when stored) from an `.npz` file.
 
         Several experiments are stored as `u_0, u_1, ...` and `y_0, y_1, ...`;
-        [`save_npz`][hankelid.IOData.save_npz] writes this layout.
+        [`save_npz`][hankelid.identification.data.IOData.save_npz] writes this layout.
         """
         with np.load(path, allow_pickle=False) as f:
             keys = set(f.files)
@@ -608,7 +610,7 @@ class IOData:
         return cls(u, y, dt, **kwargs)
 
     def save_npz(self, path: str | os.PathLike[str]) -> None:
-        """Write to an `.npz` file that [`from_npz`][hankelid.IOData.from_npz] reads back."""
+        """Write to an `.npz` file; [`from_npz`][hankelid.identification.data.IOData.from_npz] reads it."""
         arrays: dict[str, Any] = {"dt": np.float64(self._dt)}
         for e, (ue, ye) in enumerate(zip(self._u, self._y)):
             arrays[f"u_{e}"] = ue
