@@ -21,7 +21,9 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.signal import lfilter
 
-__all__ = ["DEFECT_TOL", "Recurrence"]
+from ..systems import StateSpace
+
+__all__ = ["DEFECT_TOL", "Recurrence", "run_discrete"]
 
 # Largest accepted componentwise defect of the filtered solution (the sequential loop's is a few eps).
 DEFECT_TOL = 1e-10
@@ -130,3 +132,18 @@ def _pair(M: np.ndarray, F: np.ndarray) -> np.ndarray:
     z = lfilter([1.0], [1.0, -lam], F @ vl, axis=0)
     # x = vr z + conj(vr z): the two conjugate modes together give a real state
     return 2.0 * np.real(z[:, :, None] * vr)
+
+
+def run_discrete(
+    sys: StateSpace, u: np.ndarray, x0: np.ndarray, *, algorithm: str = "auto", states: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Outputs (and optionally states) of a discrete system for validated `u` `(N, m)` and `x0` `(n,)`."""
+    A, B, C, D = sys.matrices
+    N = u.shape[0]
+    G = np.empty((N, 1, sys.n))
+    G[0, 0] = x0
+    if N > 1:
+        G[1:, 0] = u[:-1] @ B.T
+    X = Recurrence(A).solve(G, algorithm)[:, 0]
+    y = X @ C.T + u @ D.T
+    return y, (X if states else None)

@@ -16,7 +16,7 @@ import scipy.linalg as sla
 
 from .._validation import check_dt
 from ..systems import StateSpace, as_state_space
-from ._recurrence import Recurrence
+from ._recurrence import run_discrete
 from .data import IOData
 
 __all__ = ["discretize_input_hold", "simulate"]
@@ -129,21 +129,6 @@ def _initial_states(x0: Any, n: int, count: int) -> list[np.ndarray]:
         return list(arr)
     expected = f"({n},)" if count == 1 else f"({count}, {n})"
     raise ValueError(f"x0 must have shape {expected} (the model has n={n} states), got {arr.shape}")
-
-
-def run_discrete(
-    sys: StateSpace, u: np.ndarray, x0: np.ndarray, *, algorithm: str = "auto", states: bool = False
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Outputs (and optionally states) of a discrete system for validated `u` `(N, m)` and `x0` `(n,)`."""
-    A, B, C, D = sys.matrices
-    N = u.shape[0]
-    G = np.empty((N, 1, sys.n))
-    G[0, 0] = x0
-    if N > 1:
-        G[1:, 0] = u[:-1] @ B.T
-    X = Recurrence(A).solve(G, algorithm)[:, 0]
-    y = X @ C.T + u @ D.T
-    return y, (X if states else None)
 
 
 def simulate(

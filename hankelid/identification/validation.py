@@ -20,9 +20,9 @@ import numpy as np
 import scipy.stats
 
 from ..systems import StateSpace, as_state_space
-from ._recurrence import Recurrence
+from ._recurrence import Recurrence, run_discrete
 from .data import IOData
-from .simulate import discretize_input_hold, run_discrete
+from .simulate import discretize_input_hold
 
 __all__ = [
     "CompareResult",
