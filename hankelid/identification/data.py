@@ -291,7 +291,14 @@ class IOData:
         return self._trend
 
     def time(self, experiment: int = 0) -> np.ndarray:
-        """Sample times `k * dt` of one experiment."""
+        """Sample times `k * dt` of one experiment.
+
+        Examples
+        --------
+        >>> import numpy as np, hankelid as hk
+        >>> hk.IOData(np.zeros(3), np.zeros(3), dt=0.5).time()
+        array([0. , 0.5, 1. ])
+        """
         return np.arange(self.n_samples[self._experiment_index(experiment)]) * self._dt
 
     def __repr__(self) -> str:
@@ -351,7 +358,15 @@ class IOData:
         return self._like(us, ys, trend)
 
     def experiment(self, index: int) -> IOData:
-        """A new `IOData` holding experiment `index` only."""
+        """A new `IOData` holding experiment `index` only.
+
+        Examples
+        --------
+        >>> import numpy as np, hankelid as hk
+        >>> data = hk.IOData([np.zeros(5), np.ones(3)], [np.zeros(5), np.ones(3)])
+        >>> data.experiment(1).n_samples
+        (3,)
+        """
         e = self._experiment_index(index)
         trend = None if self._trend is None else self._trend._select([e])
         return self._like([self._u[e]], [self._y[e]], trend)
@@ -505,8 +520,15 @@ class IOData:
 
         `dt` is read from `time_column` (uniform spacing required) when not given, else 1.
         Further keyword arguments (`input_units`, ...) go to the constructor.
+
+        Examples
+        --------
+        >>> import hankelid as hk
+        >>> frame = {"t": [0.0, 0.1, 0.2], "force": [1.0, 0.0, 0.0], "x": [0.0, 0.5, 0.2]}
+        >>> hk.IOData.from_dataframe(frame, inputs=["force"], outputs=["x"], time_column="t").dt
+        0.1
         """
-        columns = list(getattr(df, "columns", None) if hasattr(df, "columns") else df.keys())
+        columns = list(df.columns) if hasattr(df, "columns") else list(df.keys())
         return cls._from_columns(
             lambda c: np.asarray(df[c]), columns, inputs, outputs, dt, time_column, kwargs
         )
@@ -586,6 +608,15 @@ class IOData:
 
         Several experiments are stored as `u_0, u_1, ...` and `y_0, y_1, ...`;
         [`save_npz`][hankelid.identification.data.IOData.save_npz] writes this layout.
+
+        Examples
+        --------
+        >>> import os, tempfile, numpy as np, hankelid as hk
+        >>> data = hk.IOData([np.zeros(5), np.ones(3)], [np.zeros(5), np.ones(3)], dt=0.2)
+        >>> path = os.path.join(tempfile.mkdtemp(), "record.npz")
+        >>> data.save_npz(path)
+        >>> hk.IOData.from_npz(path)
+        IOData(m=1, p=1, dt=0.2, n_experiments=2, n_samples=[5, 3])
         """
         with np.load(path, allow_pickle=False) as f:
             keys = set(f.files)
