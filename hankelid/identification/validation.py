@@ -575,7 +575,8 @@ def residuals(model: Any, data: IOData, lags: int = 25, *, x0: Any = "estimate")
     pred = predict(model, data, horizon=horizon, x0=x0)
     errors = [ye - pe for ye, pe in zip(data.y, pred)]
     N = sum(e.shape[0] for e in errors)
-    e_c = [e - np.vstack(errors).mean(axis=0) for e in errors]
+    e_mean = np.vstack(errors).mean(axis=0)
+    e_c = [e - e_mean for e in errors]
     u_all_mean = np.vstack(data.u).mean(axis=0)
     u_c = [ue - u_all_mean for ue in data.u]
     p, m = sys.p, sys.m

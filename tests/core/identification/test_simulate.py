@@ -122,6 +122,8 @@ def test_inputs_iodata_lists_and_identification():
     ident = hk.Identification(system=sys, order=4, singular_values=np.ones(4))
     np.testing.assert_array_equal(hk.simulate(ident, u1), hk.simulate(sys, u1))
     assert len(hk.simulate(sys, [u1, u2])) == 2
+    dlti = ss.dlti(sys.A, sys.B, sys.C, sys.D, dt=0.5)
+    np.testing.assert_allclose(hk.simulate(dlti, u1), hk.simulate(sys, u1), atol=1e-14)
     control = pytest.importorskip("control")
     np.testing.assert_allclose(hk.simulate(sys.to_control(), u1), hk.simulate(sys, u1), atol=1e-14)
     del control
