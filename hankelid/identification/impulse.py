@@ -240,7 +240,7 @@ def _fit_hyperparameters(ev: _Evidence, j: int) -> tuple[float, float, float, fl
             lambda z: ev.best_c(j, _to_lam(z), 0.0)[1],
             bounds=(z0 - 1.0, z0 + 1.0),
             method="bounded",
-            options={"xatol": 1e-3, "maxiter": 25},
+            options={"xatol": 1e-2, "maxiter": 20},
         )
         lam, rho = _to_lam(float(res.x)), 0.0
     c, val = ev.best_c(j, lam, rho)
