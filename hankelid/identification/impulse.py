@@ -154,16 +154,8 @@ class _Evidence:
         m: int,
         L: int,
     ) -> None:
-        self.kind, self.R, self.r, self.rss, self.rows, self.s2, self.m, self.L = (
-            kind,
-            R,
-            r,
-            rss,
-            rows,
-            s2,
-            m,
-            L,
-        )
+        self.kind, self.m, self.L = kind, m, L
+        self.R, self.r, self.rss, self.rows, self.s2 = R, r, rss, rows, s2
         self._cache: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}
 
     def shape(self, lam: float, rho: float) -> np.ndarray:
