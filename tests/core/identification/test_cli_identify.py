@@ -71,11 +71,25 @@ def test_identify_writes_exactly_the_named_files(files, capsys):
     assert out_path.exists() and not (files["dir"] / "model-without-suffix.npz").exists()
     written = {line.split("wrote ", 1)[1] for line in out.splitlines() if line.startswith("wrote ")}
     assert str(out_path) in written
-    assert str(plots / "order_selection.png") in written and str(plots / "compare.png") in written
+    expected = {str(plots / name) for name in ("order_selection.png", "compare.png", "residuals.png")}
+    assert expected <= written
+    assert {str(p) for p in plots.iterdir()} == expected  # nothing else is written
     for path in written:
         with open(path, "rb") as f:
             head = f.read(8)
         assert head[:2] == b"PK" or head == b"\x89PNG\r\n\x1a\n"
+
+
+def test_identify_era_route_through_impulse_estimate(files, capsys):
+    out_path = files["dir"] / "era.npz"
+    assert (
+        main(["identify", files["csv"], *ARGS, "--method", "era", "--order", "4", "-o", str(out_path)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "method era: order 4" in out
+    data = hk.IOData.from_csv(files["csv"], ["u1", "u2"], ["y1"], time_column="time").detrend()
+    fit = hk.compare(data.split(0.7)[1], hk.load(out_path)).fit[0, 0]
+    assert f"fit on validation data: y1 {fit:.2f}%" in out and fit > 85
 
 
 def test_identify_with_validation_file_and_fraction(files, capsys):
