@@ -144,18 +144,24 @@ def _gram(us: list[np.ndarray], ys: list[np.ndarray], i: int) -> np.ndarray:
     """
     m, p = us[0].shape[1], ys[0].shape[1]
     c, h = m + p, 2 * i
-    Gz = np.zeros((h * c, h * c))  # rows ordered by time offset, then channel of z
+    Gz = np.zeros((h, c, h, c))  # rows ordered by time offset, then channel of z
     for u, y in zip(us, ys):
         z = np.hstack([u, y])
         N = z.shape[0]
         J = N - h + 1
         for k in range(h):
             full = z[: N - k].T @ z[k:]
-            for a in range(h - k):
-                S = full - z[:a].T @ z[k : k + a] - z[a + J : N - k].T @ z[a + J + k :]
-                Gz[a * c : (a + 1) * c, (a + k) * c : (a + k + 1) * c] += S
-                if k:
-                    Gz[(a + k) * c : (a + k + 1) * c, a * c : (a + 1) * c] += S.T
+            # the terms s < a (head) and s >= a + J (tail) of the lag-k sum, for every a at once
+            lead = np.einsum("si,sj->sij", z[: h - k - 1], z[k : h - 1])
+            head = np.concatenate([np.zeros((1, c, c)), np.cumsum(lead, axis=0)])
+            trail = np.einsum("si,sj->sij", z[J : N - k], z[J + k :])
+            tail = np.concatenate([np.cumsum(trail[::-1], axis=0)[::-1], np.zeros((1, c, c))])
+            S = full - head - tail  # (h - k, c, c): block (a, a + k)
+            a = np.arange(h - k)
+            Gz[a, :, a + k, :] += S
+            if k:
+                Gz[a + k, :, a, :] += S.transpose(0, 2, 1)
+    Gz = Gz.reshape(h * c, h * c)
     # W's row order: all input rows (offset-major), then all output rows
     order = np.concatenate(
         [
