@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_empirical.py
 	$(PY) benchmarks/bench_adapter.py
+	$(PY) benchmarks/bench_sysid.py
 
 clean:
 	rm -rf $(VENV) site build *.egg-info

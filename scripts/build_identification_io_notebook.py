@@ -131,7 +131,8 @@ plain = hk.n4sid(est, 2)
 print("plain n4sid at order 2 is stable:", plain.system.is_stable())
 print("n4sid stabilization weight:", models["n4sid (2, stable)"].info["stabilization_weight"])
 for name, ident in models.items():
-    print(f"{name:18s} order {ident.order:2d}  estimation fit {ident.fit.round(1)} %  stable {ident.system.is_stable()}")""",
+    stable = ident.system.is_stable()
+    print(f"{name:18s} order {ident.order:2d}  estimation fit {ident.fit.round(1)} %  stable {stable}")""",
     ),
     (
         "md",
@@ -253,7 +254,13 @@ def main() -> None:
         os.environ.setdefault("MPLBACKEND", "Agg")
         run = nbformat.read(PATH, as_version=4)
         nbclient.NotebookClient(run, timeout=240, kernel_name="python3").execute()
-        errors = [o for c in run.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
+        errors = [
+            o
+            for c in run.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if o.get("output_type") == "error"
+        ]
         if errors:
             raise SystemExit(f"notebook failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
         for c in run.cells:
