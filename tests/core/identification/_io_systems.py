@@ -76,3 +76,21 @@ def nfoursid_n4sid(data: hk.IOData, order: int, horizon: int) -> hk.StateSpace:
     ident.subspace_identification()
     ss, _ = ident.system_identification(rank=order)
     return hk.StateSpace(ss.a, ss.b, ss.c, ss.d, dt=data.dt)
+
+
+def lightly_damped(seed: int = 0, dt: float = 0.2) -> hk.StateSpace:
+    """2x2, 6th order, three modes with damping 0.03-0.05 (the scenario of issue 14), ZOH-sampled."""
+    import scipy.linalg as sla
+
+    rng = np.random.default_rng(seed)
+    modes = [np.array([[0.0, 1.0], [-w * w, -2 * z * w]]) for w, z in ((1.0, 0.03), (2.3, 0.04), (4.1, 0.05))]
+    A = sla.block_diag(*modes)
+    return hk.c2d(hk.StateSpace(A, rng.standard_normal((6, 2)), rng.standard_normal((2, 6))), dt)
+
+
+def prbs_record(sys: hk.StateSpace, N: int, *, seed: int, noise: float = 0.1, hold: int = 3) -> hk.IOData:
+    """Pseudo-random binary input (levels +-1 held for `hold` samples) and noisy outputs."""
+    rng = np.random.default_rng(seed)
+    u = np.repeat(rng.choice([-1.0, 1.0], size=(N // hold + 1, sys.m)), hold, axis=0)[:N]
+    y = hk.simulate(sys, u)
+    return hk.IOData(u, y + noise * y.std(axis=0) * rng.standard_normal(y.shape), dt=sys.dt)

@@ -7,7 +7,7 @@ import pytest
 
 import hankelid as hk
 
-from ._io_systems import drss, frequency_error, markov_error, record
+from ._io_systems import drss, frequency_error, lightly_damped, markov_error, prbs_record, record
 
 
 # ----------------------------------------------------------------------------- noise-free data
@@ -57,6 +57,14 @@ def test_noisy_validation_fit_close_to_true_system():
     assert np.all(hk.compare(val, ident).fit[0] > fit_true - 2.0)
     assert ident.info["order_rule"] == "prediction-bic"
     assert ident.info["arx_criterion"] == "bic"
+
+
+def test_issue_scenario_lightly_damped_prbs():
+    true = lightly_damped()
+    est, val = prbs_record(true, 4000, seed=1), prbs_record(true, 4000, seed=2)
+    ident = hk.okid(est)
+    assert ident.order == 6 and ident.system.is_stable()
+    assert np.all(hk.compare(val, ident).fit[0] > hk.compare(val, true).fit[0] - 1.0)
 
 
 def test_consistency_error_shrinks_with_n():
