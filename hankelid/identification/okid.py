@@ -16,9 +16,10 @@ follow by the recursions (valid for every \(k\), with \(\beta_k = \alpha_k = 0\)
 $$ Y_0 = D,\quad Y_k = \beta_k + \alpha_k D + \sum_{j=1}^{k-1} \alpha_j Y_{k-j},
 \qquad Y^g_k = \alpha_k + \sum_{j=1}^{k-1} \alpha_j Y^g_{k-j}, $$
 
-and ERA ([`era`][hankelid.era]) realizes \([Y_k, Y^g_k]\) as \((A, [B, G], C)\). For a noisy
-record the least-squares ARX predictor approaches the Kalman predictor, so \(G\) estimates the
-innovation (Kalman) gain \(K\), and the ARX residual covariance the innovation covariance.
+and ERA ([`era`][hankelid.era]) realizes \(Y_k\) as \((A, B, C)\); the observer gain solves
+\(C A^{k-1} G = Y^g_k\) in least squares (Juang 1994). For a noisy record the least-squares ARX
+predictor approaches the Kalman predictor, so \(G\) estimates the innovation (Kalman) gain
+\(K\), and the ARX residual covariance the innovation covariance.
 """
 
 from __future__ import annotations
@@ -168,9 +169,11 @@ def okid(
     data : IOData
         Estimation data (one or several experiments; detrend first if the signals have offsets).
     order : int, "auto" or None
-        Model order. `None`/`"auto"`: ERA's automatic order on the Markov parameters (numerical
-        rank for noise-free data, else the largest singular-value gap, see
-        [`era`][hankelid.era]).
+        Model order. `None`/`"auto"`: for noise-free data (ARX residual at rounding level) the
+        numerical rank of ERA's Hankel matrix; otherwise the order up to that rank (at most 30)
+        whose truncated ERA realization, with its least-squares observer gain, minimizes the
+        information criterion of its one-step predictor,
+        \(N\log\det\hat\Sigma_e + c\,(n(m+2p) + pm)\) (`criterion` sets \(c\)).
     arx_order : int, optional
         Number of lags \(\ell\) of the ARX model (the observer's length). Default: the order in
         \([\lceil n/p \rceil, \ell_{\max}]\) that minimizes the information criterion
@@ -180,7 +183,7 @@ def okid(
     max_arx_order : int, optional
         \(\ell_{\max}\) for the search (default 30, lowered for short records).
     criterion : {"bic", "aic"}
-        The information criterion of the ARX order search.
+        The information criterion of the ARX order search and of the automatic model order.
     markov_length : int, optional
         Number of Markov parameters handed to ERA (default \(2\max(\ell, 10) + 1\)).
     feedthrough : bool

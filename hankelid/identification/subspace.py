@@ -21,7 +21,9 @@ projection below is then a small computation on the \(2i(m+p)\)-square factor \(
 - \(\Gamma_i = W_1^{-1} U_n S_n^{1/2}\); \(C\) is its first block row and \(A\) solves the shift
   equation \(\underline{\Gamma_i} A = \overline{\Gamma_i}\) in least squares;
 - \(B\), \(D\) and the initial state of every experiment minimize the simulation error
-  \(\sum_t \lVert y_t - \hat y_t \rVert^2\), which is linear in them once \(A, C\) are fixed;
+  \(\sum_t \lVert y_t - \hat y_t \rVert^2\), which is linear in them once \(A, C\) are fixed
+  (for an unstable \(A\), whose simulation is dominated by its growing modes, they come from
+  the state equations below instead, with zero initial states; `.info["input_matrices"]`);
 - the state sequences \(X_i = \Gamma_i^+ \mathcal O_i\), \(X_{i+1} = \Gamma_{i-1}^+
   \mathcal O_{i-1}\) give the process and measurement noise covariances from the residuals of
   the state equations, and the discrete Riccati equation gives the Kalman (innovation) gain
