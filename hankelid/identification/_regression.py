@@ -22,7 +22,7 @@ __all__ = ["TriangularAccumulator", "output_error_fit", "state_filter", "triangu
 
 # Rows per chunk of a streamed regression: large enough for BLAS-3 efficiency, small enough
 # that a chunk of a few hundred columns stays within tens of megabytes.
-CHUNK_ROWS = 4096
+CHUNK_ROWS = 2048
 # A free response below this fraction of |C| is rounding noise: its regressors are dropped.
 _NEGLIGIBLE = 1e-20
 # The modal filter is used when the eigenvector matrix is at most this ill-conditioned (its
