@@ -95,6 +95,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_empirical.py
 	$(PY) benchmarks/bench_adapter.py
 	$(PY) benchmarks/bench_frequency.py
+	$(PY) benchmarks/bench_sysid.py
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) .venv-lock site build *.egg-info

@@ -16,22 +16,34 @@ from __future__ import annotations
 
 import importlib
 
+from . import datasets
 from ._stability import UnstableSystemError
 from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
 from .gramians import gramian, gramian_factors, hsv
 from .identification import (
+    CompareResult,
     ERAInfo,
     FittedModel,
     FRData,
     FrequencyComparison,
     Identification,
+    IOData,
+    ResidualAnalysis,
     aaa,
+    compare,
     era,
+    estimate_initial_state,
     frequency_compare,
     hankel_hsv,
     hankel_matrix,
+    impulse_estimate,
     loewner,
+    n4sid,
+    okid,
+    predict,
+    residuals,
+    simulate,
     spectral_estimate,
     vector_fit,
 )
@@ -54,13 +66,16 @@ from .truncation import Reduction, balanced_truncation
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompareResult",
     "ERAInfo",
     "FRData",
     "FittedModel",
     "FrequencyComparison",
+    "IOData",
     "Identification",
     "ModalRealization",
     "Reduction",
+    "ResidualAnalysis",
     "Simulator",
     "StateSpace",
     "UnstableSystemError",
@@ -68,11 +83,14 @@ __all__ = [
     "as_state_space",
     "balanced_truncation",
     "c2d",
+    "compare",
     "d2c",
+    "datasets",
     "empirical_gramian",
     "empirical_gramian_factors",
     "empirical_hsv",
     "era",
+    "estimate_initial_state",
     "frequency_compare",
     "from_control",
     "from_scipy",
@@ -84,12 +102,18 @@ __all__ = [
     "hinf_norm",
     "hsv",
     "impulse",
+    "impulse_estimate",
     "load",
     "loewner",
     "markov_parameters",
     "modal_realization",
+    "n4sid",
+    "okid",
     "plot",
+    "predict",
     "random_stable",
+    "residuals",
+    "simulate",
     "spectral_estimate",
     "stable_unstable_split",
     "vector_fit",

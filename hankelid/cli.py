@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import demo
+from .cli_identify import compare_models, identify_from_data
 from .empirical import empirical_hsv
 from .gramians import hsv
 from .identification import era
@@ -78,6 +79,25 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not np.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _order(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
     return value
 
 
@@ -172,6 +192,36 @@ def _cmd_reduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_identify(args: argparse.Namespace) -> int:
+    if _is_markov_file(args.file):
+        for flag, value in (("--inputs", args.inputs), ("--outputs", args.outputs)):
+            if value:
+                raise _UserError(
+                    f"{flag} applies to input/output data, but {args.file} holds Markov parameters"
+                )
+        return _identify_markov(args)
+    return identify_from_data(args)
+
+
+def _is_markov_file(path: str) -> bool:
+    """An ``.npz`` archive with an array ``markov`` (ERA input); anything else is read as I/O data."""
+    if not os.path.exists(path):
+        raise _UserError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise _UserError(f"{path}: is a directory, expected a .csv or .npz file")
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "markov" in data.files
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _UserError(f"{path}: not a valid .npz file ({exc})") from None
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    return compare_models(args)
+
+
+def _identify_markov(args: argparse.Namespace) -> int:
     path = args.file
     _check_npz(path)
     try:
@@ -188,7 +238,7 @@ def _cmd_identify(args: argparse.Namespace) -> int:
         markov = markov.reshape(-1, 1, 1)
     if markov.ndim != 3:
         raise _UserError(f"{path}: 'markov' must have shape (L, p, m), got {markov.shape}")
-    sys = era(markov, args.order, tol=args.tol, dt=args.dt)
+    sys = era(markov, args.order, tol=args.tol, dt=1.0 if args.dt is None else args.dt)
     try:
         sys.save(args.output)
     except OSError as exc:
@@ -243,14 +293,65 @@ def _parser() -> argparse.ArgumentParser:
     )
     rp.set_defaults(func=_cmd_reduce)
 
-    ip = sub.add_parser("identify", help="ERA: a state-space model from Markov parameters")
-    ip.add_argument("file", metavar="MARKOV.npz", help="npz with 'markov' of shape (L, p, m)")
+    ip = sub.add_parser(
+        "identify",
+        help="a state-space model from input/output data (CSV/NPZ) or from Markov parameters (ERA)",
+    )
+    ip.add_argument(
+        "file",
+        metavar="DATA.csv|DATA.npz|MARKOV.npz",
+        help="CSV with a header row, npz with u/y arrays, or npz with 'markov' (L, p, m) for ERA",
+    )
     g = ip.add_mutually_exclusive_group()
-    g.add_argument("--order", type=_positive_int, help="model order")
-    g.add_argument("--tol", type=_positive_float, help="choose the order from the singular values")
-    ip.add_argument("--dt", type=_positive_float, default=1.0, help="sampling time (default 1.0)")
-    ip.add_argument("-o", "--output", required=True, metavar="SYS.npz")
+    g.add_argument("--order", type=_order, help="model order or 'auto' (default: auto)")
+    g.add_argument("--tol", type=_positive_float, help="ERA on Markov parameters: order from a bound")
+    ip.add_argument(
+        "--dt", type=_positive_float, default=None, help="sampling time (default: from the file, else 1)"
+    )
+    ip.add_argument("--inputs", nargs="+", metavar="COLUMN", help="input columns of a CSV file")
+    ip.add_argument("--outputs", nargs="+", metavar="COLUMN", help="output columns of a CSV file")
+    ip.add_argument("--time-column", metavar="COLUMN", help="CSV time column (sets dt)")
+    ip.add_argument(
+        "--method",
+        choices=["n4sid", "moesp", "cva", "okid", "era"],
+        default="n4sid",
+        help="identification method for data (default n4sid; era: regularized impulse estimate + ERA)",
+    )
+    ip.add_argument("--horizon", type=_positive_int, help="subspace horizon (block rows)")
+    ip.add_argument("--stable", action="store_true", help="enforce a stable model")
+    ip.add_argument(
+        "--detrend", choices=["none", "constant", "linear"], default="constant", help="default: constant"
+    )
+    vg = ip.add_mutually_exclusive_group()
+    vg.add_argument(
+        "--validation",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help="hold out the last FRACTION of every record for validation (default 0.3)",
+    )
+    vg.add_argument("--validation-file", metavar="FILE", help="validation data (same columns)")
+    ip.add_argument("--plots", metavar="DIR", help="write order-selection/compare/residual plots here")
+    ip.add_argument("-o", "--output", required=True, metavar="MODEL.npz")
     ip.set_defaults(func=_cmd_identify)
+
+    cp = sub.add_parser("compare", help="fit (%%) of identified models on input/output data")
+    cp.add_argument("file", metavar="DATA.csv|DATA.npz")
+    cp.add_argument("models", nargs="+", metavar="MODEL.npz")
+    cp.add_argument("--inputs", nargs="+", metavar="COLUMN")
+    cp.add_argument("--outputs", nargs="+", metavar="COLUMN")
+    cp.add_argument("--time-column", metavar="COLUMN")
+    cp.add_argument("--dt", type=_positive_float, default=None)
+    cp.add_argument(
+        "--detrend",
+        choices=["none", "constant", "linear"],
+        default="constant",
+        help="must match what identify used (default: constant)",
+    )
+    cp.add_argument("--x0", choices=["estimate", "zero"], default="estimate", help="initial state")
+    cp.add_argument("--horizon", type=_positive_int, help="k-step-ahead prediction instead of simulation")
+    cp.add_argument("--plot", metavar="OUT.png", help="draw measured vs model outputs")
+    cp.set_defaults(func=_cmd_compare)
 
     dp = sub.add_parser("demo", help="the core demo: spectra, reduction tables, plots")
     dp.add_argument("--out", default="hankelid-demo", metavar="DIR", help="output directory")

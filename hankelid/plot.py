@@ -13,11 +13,20 @@ from typing import Any
 import numpy as np
 
 from .gramians import hsv
+from .identification import validation
 from .norms import hinf_norm
 from .systems import StateSpace, as_state_space
 from .truncation import balanced_truncation, distinct_bounds
 
-__all__ = ["draw_error_bounds", "error_bounds", "frequency_response", "hankel_spectrum"]
+__all__ = [
+    "compare",
+    "draw_error_bounds",
+    "error_bounds",
+    "frequency_response",
+    "hankel_spectrum",
+    "order_selection",
+    "residuals",
+]
 
 
 def _axes(ax: Any) -> Any:
@@ -356,3 +365,235 @@ def _default_grid(systems: list[StateSpace]) -> np.ndarray:
     lo = mags.min() / 100 if mags.size else 1e-2
     hi = mags.max() * 100 if mags.size else 1e2
     return np.geomspace(lo, hi, 400)
+
+
+def order_selection(
+    ident_or_singular_values: Any,
+    ax: Any = None,
+    *,
+    order: int | None = None,
+    noise_floor: float | None = None,
+    max_index: int | None = None,
+) -> Any:
+    """Singular values behind an identified model's order, on a log scale, with the order marked.
+
+    Parameters
+    ----------
+    ident_or_singular_values : Identification or array_like
+        An identification result (`hk.n4sid`, `hk.okid`, ...: its `.singular_values`, `.order`
+        and, where recorded, `.info["noise_floor"]` are drawn) or the singular values themselves.
+    ax : matplotlib Axes, optional
+    order : int, optional
+        The order to mark (default: the result's order).
+    noise_floor : float, optional
+        A horizontal noise-floor line (default: the result's `info["noise_floor"]`, if any).
+    max_index : int, optional
+        Draw only the first `max_index` values.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        If there are no singular values, or `order` is outside `1..len(values)`.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, hankelid as hk
+    >>> true = hk.random_stable(4, 1, 1, dt=1.0, seed=0)
+    >>> u = np.random.default_rng(0).standard_normal(500)
+    >>> y = hk.simulate(true, u)[:, 0] + 0.05 * np.random.default_rng(1).standard_normal(500)
+    >>> ident = hk.n4sid(hk.IOData(u, y))
+    >>> ax = hk.plot.order_selection(ident)
+    >>> ax.get_yscale(), ax.get_title() == f"Order selection (n4sid): order {ident.order}"
+    ('log', True)
+    """
+    values = getattr(ident_or_singular_values, "singular_values", ident_or_singular_values)
+    sig = np.asarray(values, dtype=float).ravel()
+    if sig.size == 0:
+        raise ValueError("no singular values to plot")
+    info = getattr(ident_or_singular_values, "info", {}) or {}
+    if order is None:
+        order = getattr(ident_or_singular_values, "order", None)
+    if noise_floor is None:
+        noise_floor = info.get("noise_floor")
+    if order is not None and not 1 <= int(order) <= sig.size:
+        raise ValueError(
+            f"order must be between 1 and {sig.size} (the number of singular values), got {order}"
+        )
+    if max_index is not None:
+        sig = sig[: max(int(max_index), order or 1)]
+    ax = _axes(ax)
+    k = np.arange(1, sig.size + 1)
+    tiny = np.finfo(float).tiny
+    ax.semilogy(k, np.maximum(sig, tiny), "o-", ms=4, label="singular values")
+    if order is not None:
+        order = int(order)
+        ax.semilogy([order], [max(sig[order - 1], tiny)], "o", ms=10, mfc="none", mew=2, color="C3")
+        ax.axvline(order + 0.5, color="C3", ls="--", label=f"chosen order {order}")
+    if noise_floor is not None and noise_floor > 0:
+        ax.axhline(noise_floor, color="0.4", ls=":", label=f"noise floor {noise_floor:.2g}")
+    method = getattr(ident_or_singular_values, "method", "")
+    title = "Order selection" + (f" ({method})" if method else "")
+    title += f": order {order}" if order is not None else ""
+    return _finish(ax, "index k", "singular value", title)
+
+
+def _channel_label(name: str, unit: str) -> str:
+    return f"{name} [{unit}]" if unit else name
+
+
+def compare(
+    data_or_result: Any,
+    *models: Any,
+    ax: Any = None,
+    output: int = 0,
+    experiment: int = 0,
+    x0: Any = "estimate",
+    horizon: int | None = None,
+    time_unit: str = "s",
+) -> Any:
+    """Measured output against model outputs, with the fit in percent in the legend.
+
+    Parameters
+    ----------
+    data_or_result : IOData or CompareResult
+        Data (then `models` are compared with [`hankelid.compare`][hankelid.compare]) or the
+        result of `hk.compare` itself.
+    *models
+        Models to compare, when `data_or_result` is data.
+    ax : matplotlib Axes, optional
+    output, experiment : int
+        Which output channel and experiment to draw.
+    x0, horizon
+        Passed to `hk.compare` when it is called here.
+    time_unit : str
+        Unit of the data's sampling time, for the axis label.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, hankelid as hk
+    >>> sys = hk.random_stable(3, dt=0.1, seed=0)
+    >>> u = np.random.default_rng(0).standard_normal(200)
+    >>> data = hk.IOData(u, hk.simulate(sys, u), dt=0.1, output_names=["v"], output_units=["V"])
+    >>> ax = hk.plot.compare(data, sys)
+    >>> ax.get_ylabel(), [t.get_text() for t in ax.get_legend().get_texts()]
+    ('v [V]', ['measured', 'model 1: 100.0 %'])
+    """
+    if isinstance(data_or_result, validation.CompareResult):
+        if models:
+            raise ValueError("pass either a CompareResult or data and models, not both")
+        res = data_or_result
+    else:
+        res = validation.compare(data_or_result, *models, x0=x0, horizon=horizon)
+    data = res.data
+    if not 0 <= output < data.p:
+        raise ValueError(f"output must be between 0 and {data.p - 1}, got {output}")
+    if not 0 <= experiment < data.n_experiments:
+        raise ValueError(f"experiment must be between 0 and {data.n_experiments - 1}, got {experiment}")
+    ax = _axes(ax)
+    t = data.time(experiment)
+    ax.plot(t, data.y[experiment][:, output], color="0.2", lw=1.2, label="measured")
+    for i, name in enumerate(res.names):
+        fit = res.fit_per_experiment[i, experiment, output]
+        ax.plot(t, res.predictions[i][experiment][:, output], lw=1.0, label=f"{name}: {fit:.1f} %")
+    kind = "simulation" if res.horizon is None else f"{res.horizon}-step prediction"
+    ylabel = _channel_label(data.output_names[output], data.output_units[output])
+    return _finish(ax, f"time [{time_unit}]", ylabel, f"Model {kind} vs measured output")
+
+
+def residuals(
+    analysis_or_model: Any,
+    data: Any = None,
+    *,
+    axes: Sequence[Any] | None = None,
+    output: int = 0,
+    input: int = 0,
+    lags: int = 25,
+) -> Any:
+    """Residual auto-correlation and cross-correlation with an input, with 99 % bounds.
+
+    Parameters
+    ----------
+    analysis_or_model : ResidualAnalysis or a model
+        The result of [`hankelid.residuals`][hankelid.residuals], or a model (then `data` is
+        required and the analysis is run here with `lags`).
+    data : IOData, optional
+    axes : pair of matplotlib Axes, optional
+        Where to draw the auto-correlation and the cross-correlation (a new figure with two
+        panels when omitted).
+    output, input : int
+        The output (error channel) and input to draw.
+    lags : int
+
+    Returns
+    -------
+    tuple of two matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np, hankelid as hk
+    >>> sys = hk.random_stable(3, dt=1.0, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.standard_normal(500)
+    >>> data = hk.IOData(u, hk.simulate(sys, u) + 0.1 * rng.standard_normal((500, 1)))
+    >>> ax_auto, ax_cross = hk.plot.residuals(sys, data, lags=20)
+    >>> ax_auto.get_xlabel(), ax_cross.get_xlabel()
+    ('lag τ [samples]', 'lag τ [samples]')
+    """
+    if isinstance(analysis_or_model, validation.ResidualAnalysis):
+        res = analysis_or_model
+    else:
+        if data is None:
+            raise ValueError("pass a ResidualAnalysis, or a model together with its data")
+        res = validation.residuals(analysis_or_model, data, lags=lags)
+    p, m = res.cross.shape[:2]
+    if not 0 <= output < p:
+        raise ValueError(f"output must be between 0 and {p - 1}, got {output}")
+    if not 0 <= input < m:
+        raise ValueError(f"input must be between 0 and {m - 1}, got {input}")
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(2, 1, figsize=(6.0, 6.0))
+    if len(axes) != 2:
+        raise ValueError(f"axes must hold two Axes (auto- and cross-correlation), got {len(axes)}")
+    ax_a, ax_c = axes
+    out_name = res.output_names[output] if res.output_names else f"y{output + 1}"
+    in_name = res.input_names[input] if res.input_names else f"u{input + 1}"
+    pct = f"{100 * res.confidence:.0f} %"
+    ax_a.stem(res.lags, res.auto[output], basefmt=" ", label=r"$\hat r_\varepsilon(\tau)$")
+    ax_a.fill_between(
+        res.lags, -res.auto_bound, res.auto_bound, color="C0", alpha=0.15, label=f"{pct} bound (white)"
+    )
+    verdict = "white" if res.white[output] else "not white"
+    _finish(
+        ax_a,
+        "lag τ [samples]",
+        "normalized auto-correlation",
+        f"Residuals of {out_name}: {verdict} (p = {res.whiteness_pvalue[output]:.2g})",
+    )
+    bound = res.cross_bound[output, input]
+    ax_c.stem(res.cross_lags, res.cross[output, input], basefmt=" ", label=r"$\hat r_{\varepsilon u}(\tau)$")
+    ax_c.fill_between(res.cross_lags, -bound, bound, color="C1", alpha=0.15, label=f"{pct} bound")
+    verdict = "independent" if res.independent[output, input] else "correlated"
+    _finish(
+        ax_c,
+        "lag τ [samples]",
+        "normalized cross-correlation",
+        f"Residuals of {out_name} vs past {in_name}: {verdict} "
+        f"(p = {res.independence_pvalue[output, input]:.2g})",
+    )
+    return ax_a, ax_c

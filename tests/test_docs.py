@@ -50,6 +50,9 @@ CORE_CONTRACT = [
     "hankelid:hinf_norm",
     "hankelid.plot:hankel_spectrum",
     "hankelid.plot:error_bounds",
+    "hankelid:n4sid",
+    "hankelid:okid",
+    "hankelid.plot:order_selection",
 ]
 TORCH_CONTRACT = [
     "hankelid_torch:fft_scan",

@@ -17,6 +17,7 @@ EXPECTED = {
     "adapter_init_and_gates.ipynb",
     "hankel_spectra.ipynb",
     "identification.ipynb",
+    "identification_io.ipynb",
     "truncation_bounds.ipynb",
 }
 
