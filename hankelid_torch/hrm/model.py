@@ -16,7 +16,7 @@ from torch import nn
 
 from .config import HRM_PREFIX, SITE_TARGETS, HRMConfig
 from .context import install_context, uninstall_context
-from .layer import MERGE_MESSAGE, HRMLayer, HRMMergeError
+from .layer import MERGE_MESSAGE, HRMLayer, HRMMergeError, model_hidden_size
 
 __all__ = ["HRMModel"]
 
@@ -114,7 +114,9 @@ class HRMModel(BaseTuner):
         if isinstance(target, HRMLayer):
             target.update_layer(adapter_name, **kwargs)
             return
-        new_module = HRMLayer(target, adapter_name, key=current_key, **kwargs)
+        new_module = HRMLayer(
+            target, adapter_name, key=current_key, hidden_size=model_hidden_size(self.model), **kwargs
+        )
         if adapter_name not in self.active_adapters:
             new_module.requires_grad_(False)
         self._replace_module(parent, target_name, new_module, target)
