@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from peft.config import PeftConfig
 from peft.utils import PeftType
 
-__all__ = ["HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
+__all__ = ["HOW_TO_LOAD", "HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
 
 #: Parameter-name prefix of the method. transformers' ``load_adapter``/``delete_adapter`` derive it
 #: from the type as ``peft_type.value.lower() + "_"``, so it must be exactly ``"hrm_"``.
@@ -20,6 +22,17 @@ SITE_TARGETS = {
     "mlp": r"(.*\.)?layers\.\d+\.mlp",
     "attention": r"(.*\.)?layers\.\d+\.self_attn",
 }
+
+#: Saved in every ``adapter_config.json`` (``how_to_load``) and in the adapter's model card. Without the
+#: import PEFT fails with ``KeyError: 'HRM'`` in ``PEFT_TYPE_TO_CONFIG_MAPPING[peft_type]``, a plain dict
+#: lookup that happens before anything in the saved files is interpreted, so the files are the only
+#: place where the instruction can reach the user.
+HOW_TO_LOAD = (
+    "import hankelid_torch before loading this adapter: it registers the HRM method with PEFT "
+    "(PeftType.HRM); without it PEFT raises KeyError: 'HRM'. Then PeftModel.from_pretrained, "
+    "AutoPeftModelForCausalLM.from_pretrained and transformers' model.load_adapter work as for LoRA."
+)
+_CARD_HEADING = "## Loading this HRM adapter"
 
 _INITS = ("s4d", "random", "hankel")
 _PARAMETRIZATIONS = ("s4d", "modal")
@@ -138,6 +151,9 @@ class HRMConfig(PeftConfig):
         its name, so results do not depend on the order of creation). ``None`` uses torch's global RNG.
     modules_to_save : list of str, optional
         Extra modules trained in full and saved with the adapter (e.g. a classification head).
+    how_to_load : str
+        Set by the class (not an option): the instruction saved in ``adapter_config.json`` that
+        ``hankelid_torch`` must be imported before the adapter is loaded.
 
     Examples
     --------
@@ -189,10 +205,14 @@ class HRMConfig(PeftConfig):
     modules_to_save: list[str] | None = field(
         default=None, metadata={"help": "Extra modules trained in full and saved with the adapter."}
     )
+    how_to_load: str = field(
+        default=HOW_TO_LOAD, metadata={"help": "How to load a saved copy (written to adapter_config.json)."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.peft_type = HRM_PEFT_TYPE
+        self.how_to_load = HOW_TO_LOAD  # a copy saved by an older version gets today's instruction
         _check_int("d_state", self.d_state)
         if self.site not in SITE_TARGETS:
             raise ValueError(f"site must be one of {tuple(SITE_TARGETS)}, got {self.site!r}")
@@ -228,6 +248,29 @@ class HRMConfig(PeftConfig):
             self.exclude_modules = set(self.exclude_modules)
         if isinstance(self.layers_to_transform, (list, tuple, set)):
             self.layers_to_transform = sorted(int(i) for i in self.layers_to_transform)
+
+    def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
+        """Save ``adapter_config.json`` and add a "Loading" section to the directory's model card.
+
+        PEFT writes the model card (``README.md``) before the config; the section saying
+        ``import hankelid_torch`` is added to it (or to a new card) once.
+        """
+        super().save_pretrained(save_directory, **kwargs)
+        card = Path(save_directory) / "README.md"
+        text = card.read_text(encoding="utf-8") if card.is_file() else ""
+        if _CARD_HEADING not in text:
+            section = (
+                f"{_CARD_HEADING}\n\n"
+                "This is an HRM adapter (a state-space model beside each block) from `hankelid_torch`. "
+                "PEFT does not know the method until `hankelid_torch` is imported, so import it first "
+                "(without it PEFT raises `KeyError: 'HRM'`):\n\n"
+                "```python\n"
+                "import hankelid_torch  # registers the HRM method with PEFT\n"
+                "from peft import PeftModel\n\n"
+                "model = PeftModel.from_pretrained(base_model, path)\n"
+                "```\n"
+            )
+            card.write_text((text.rstrip() + "\n\n" if text.strip() else "") + section, encoding="utf-8")
 
 
 def _check_int(name: str, value: object) -> None:
