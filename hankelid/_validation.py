@@ -47,7 +47,7 @@ def as_real_matrix(value: Any, name: str, *, ndim: int = 2) -> np.ndarray:
         arr = np.real(arr)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)  # already a private copy: no second one
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

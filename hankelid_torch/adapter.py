@@ -87,8 +87,10 @@ class SSMAdapter(nn.Module):
         Clamp range of the S4D step size (and the range of its initialization).
     hankel_order : int, optional
         Order ``N`` of the full system for ``init="hankel"`` (default ``4 d``).
-    hankel_gramians : {"empirical", "exact"}
-        Gramians of the Hankel initialization.
+    hankel_gramians : {"horizon", "exact", "empirical"}
+        Gramians of the Hankel initialization (see
+        [`hankel_reduction`][hankelid_torch.init.hankel_reduction]; default: the closed-form
+        Gramians over the horizon ``hankel_length``).
     hankel_length, hankel_trajectories : int
         Empirical Gramian estimator: length of the random Gaussian input sequences and their
         number (``None``: the estimator's default).
@@ -137,7 +139,7 @@ class SSMAdapter(nn.Module):
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
         hankel_order: int | None = None,
-        hankel_gramians: str = "empirical",
+        hankel_gramians: str = "horizon",
         hankel_length: int = 1024,
         hankel_trajectories: int | None = None,
         seed: int | None = None,

@@ -36,7 +36,7 @@ _CARD_HEADING = "## Loading this HRM adapter"
 
 _INITS = ("s4d", "random", "hankel")
 _PARAMETRIZATIONS = ("s4d", "modal")
-_GRAMIANS = ("empirical", "exact")
+_GRAMIANS = ("horizon", "exact", "empirical")
 
 
 def ensure_peft_type(name: str) -> PeftType:
@@ -132,10 +132,14 @@ class HRMConfig(PeftConfig):
         Range of the discretization step ``Δ``.
     hankel_order : int, optional
         Order ``N`` of the richer system reduced by ``init="hankel"`` (default: chosen by the adapter).
-    hankel_gramians : {"empirical", "exact"}
-        Gramians used by ``init="hankel"``.
+    hankel_gramians : {"horizon", "exact", "empirical"}
+        Gramians used by ``init="hankel"``: ``"horizon"`` (default) the exact Gramians over the
+        horizon ``hankel_length`` in closed form (the mean of the ``"empirical"`` Gaussian-input
+        estimate, without its noise, and far cheaper), ``"exact"`` the
+        infinite-horizon Lyapunov Gramians, ``"empirical"`` the Monte-Carlo estimate.
     hankel_length : int
-        Length of the random input sequences of the empirical Gramians.
+        Horizon of the ``"horizon"`` and ``"empirical"`` Gramians (the length of the empirical
+        estimator's random input sequences).
     hankel_trajectories : int, optional
         Number of random trajectories of the empirical Gramians.
     d_state_pattern : dict of str to int
@@ -186,9 +190,12 @@ class HRMConfig(PeftConfig):
         default=None, metadata={"help": "Order of the richer system reduced by the Hankel init."}
     )
     hankel_gramians: str = field(
-        default="empirical", metadata={"help": "Gramians of the Hankel init: 'empirical' or 'exact'."}
+        default="horizon",
+        metadata={"help": "Gramians of the Hankel init: 'horizon', 'exact' or 'empirical'."},
     )
-    hankel_length: int = field(default=1024, metadata={"help": "Length of the empirical-Gramian inputs."})
+    hankel_length: int = field(
+        default=1024, metadata={"help": "Horizon of the 'horizon'/'empirical' Gramians (input length)."}
+    )
     hankel_trajectories: int | None = field(
         default=None, metadata={"help": "Number of empirical-Gramian trajectories."}
     )
