@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "UnstableSystemError",
+    "as_array",
     "as_real_matrix",
     "check_count",
     "check_dt",
@@ -24,6 +25,16 @@ __all__ = [
 
 class UnstableSystemError(ValueError):
     """Raised where a stable system is required (a Gramian or norm does not exist)."""
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """``np.asarray(value)`` with a ``ValueError`` that names ``name`` (e.g. for ragged nested lists)."""
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to an array (ragged nested lists?): {exc}") from None
 
 
 def as_real_matrix(value: Any, name: str, *, ndim: int = 2) -> np.ndarray:

@@ -162,6 +162,8 @@ class SSMAdapter(nn.Module):
             )
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
+        if not math.isfinite(float(gate_init)):
+            raise ValueError(f"gate_init must be finite, got {gate_init!r}")
         self.hidden_size = int(hidden_size)
         self.in_features = int(hidden_size)
         self.out_features = int(hidden_size if out_features is None else out_features)

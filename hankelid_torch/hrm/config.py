@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,10 @@ class HRMConfig(PeftConfig):
                 "init='hankel' loads a balanced truncation (real and complex poles), which only "
                 "parametrization='modal' holds exactly"
             )
+        if isinstance(self.gate_init, bool) or not isinstance(self.gate_init, (int, float)):
+            raise ValueError(f"gate_init must be a real number, got {self.gate_init!r}")
+        if not math.isfinite(self.gate_init):
+            raise ValueError(f"gate_init must be finite, got {self.gate_init!r}")
         if not (0 < self.dt_min < self.dt_max):
             raise ValueError(f"need 0 < dt_min < dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
         _check_int("hankel_length", self.hankel_length)
