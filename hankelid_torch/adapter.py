@@ -307,6 +307,27 @@ class SSMAdapter(nn.Module):
             return super()._apply(keep_precision, recurse)
         return super()._apply(fn, recurse)
 
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        # A checkpoint with NaN/inf parameters would make every output NaN with no error: refuse it
+        # before anything of this adapter is copied.
+        for key, value in state_dict.items():
+            if (
+                key.startswith(prefix)
+                and isinstance(value, torch.Tensor)
+                and value.is_floating_point()
+                and not value.is_meta
+                and not bool(torch.isfinite(value).all())
+            ):
+                bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
+                raise ValueError(
+                    f"refusing to load {key!r}: it contains {bad} values (a corrupt or diverged adapter)"
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     @property
     def _dtype(self) -> torch.dtype:
         return self.B.dtype

@@ -147,6 +147,10 @@ class HRMConfig(PeftConfig):
         Per-block state sizes overriding ``d_state``, like LoRA's ``rank_pattern``. A key is a module
         name (``"model.layers.3.mlp"``), a regular expression matched against the end of the module
         name (``r"layers\.(0|1)\.mlp"``), or a layer index (``"3"``).
+    parametrization_pattern : dict of str to str
+        Per-block parametrizations overriding ``parametrization`` (same keys as
+        ``d_state_pattern``). [`reduce_adapters`][hankelid_torch.reduce_adapters] fills it when
+        it reduces only some layers, so that the saved adapter loads back exactly.
     layers_to_transform : int or list of int, optional
         Only adapt blocks of these layer indices.
     layers_pattern : str or list of str, optional
@@ -203,6 +207,10 @@ class HRMConfig(PeftConfig):
     d_state_pattern: dict = field(
         default_factory=dict, metadata={"help": "Per-module state sizes: {name | regex | layer index: d}."}
     )
+    parametrization_pattern: dict = field(
+        default_factory=dict,
+        metadata={"help": "Per-module parametrizations: {name | regex | layer index: 's4d' | 'modal'}."},
+    )
     layers_to_transform: list[int] | int | None = field(
         default=None, metadata={"help": "Only adapt these layer indices."}
     )
@@ -252,6 +260,20 @@ class HRMConfig(PeftConfig):
         self.d_state_pattern = {str(k): v for k, v in self.d_state_pattern.items()}
         for key, value in self.d_state_pattern.items():
             _check_int(f"d_state_pattern[{key!r}]", value)
+        if not isinstance(self.parametrization_pattern, dict):
+            raise ValueError(
+                f"parametrization_pattern must be a dict, got {type(self.parametrization_pattern).__name__}"
+            )
+        self.parametrization_pattern = {str(k): v for k, v in self.parametrization_pattern.items()}
+        for key, value in self.parametrization_pattern.items():
+            if value not in _PARAMETRIZATIONS:
+                raise ValueError(
+                    f"parametrization_pattern[{key!r}] must be one of {_PARAMETRIZATIONS}, got {value!r}"
+                )
+            if self.init == "hankel" and value == "s4d":
+                raise ValueError(
+                    f"parametrization_pattern[{key!r}]='s4d' cannot hold init='hankel' (modal only)"
+                )
         if self.target_modules is None:
             self.target_modules = SITE_TARGETS[self.site]
         elif isinstance(self.target_modules, (list, tuple)):

@@ -34,21 +34,31 @@ def _layer_index(key: str, layers_pattern: str | list[str] | None) -> int | None
     return None
 
 
-def resolve_d_state(config: HRMConfig, key: str) -> int:
-    """State size of block ``key``: ``d_state_pattern`` by name, regex or layer index, else ``d_state``."""
-    pattern = config.d_state_pattern
+def _resolve_pattern(pattern: dict, key: str, layers_pattern: Any, default: Any) -> Any:
+    """The value for block ``key`` in a per-block pattern: by name, regex or layer index, else ``default``."""
     if not pattern:
-        return config.d_state
+        return default
     if key in pattern:
         return pattern[key]
     regex_keys = [k for k in pattern if not k.isdigit()]
     matched = get_pattern_key(regex_keys, key)  # LoRA's rank_pattern rule: regex on the name's end
     if matched != key:
         return pattern[matched]
-    index = _layer_index(key, config.layers_pattern)
+    index = _layer_index(key, layers_pattern)
     if index is not None and str(index) in pattern:
         return pattern[str(index)]
-    return config.d_state
+    return default
+
+
+def resolve_d_state(config: HRMConfig, key: str) -> int:
+    """State size of block ``key``: ``d_state_pattern`` by name, regex or layer index, else ``d_state``."""
+    return _resolve_pattern(config.d_state_pattern, key, config.layers_pattern, config.d_state)
+
+
+def resolve_parametrization(config: HRMConfig, key: str) -> str | None:
+    """Parametrization of block ``key``: ``parametrization_pattern``, else ``parametrization``."""
+    pattern = getattr(config, "parametrization_pattern", None) or {}
+    return _resolve_pattern(pattern, key, config.layers_pattern, config.parametrization)
 
 
 def _block_seed(seed: int | None, key: str) -> int | None:
@@ -100,7 +110,7 @@ class HRMModel(BaseTuner):
         kwargs = {
             "d_state": resolve_d_state(peft_config, current_key),
             "init": peft_config.init,
-            "parametrization": peft_config.parametrization,
+            "parametrization": resolve_parametrization(peft_config, current_key),
             "gate_init": peft_config.gate_init,
             "dt_min": peft_config.dt_min,
             "dt_max": peft_config.dt_max,
