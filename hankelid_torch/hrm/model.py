@@ -135,6 +135,64 @@ class HRMModel(BaseTuner):
         super().inject_adapter(model, adapter_name, *args, **kwargs)
         install_context(model, [m for m in model.modules() if isinstance(m, HRMLayer)])
 
+    def add_weighted_adapter(
+        self,
+        adapters: list[str],
+        weights: list[float],
+        adapter_name: str,
+        combination_type: str = "parallel",
+        *,
+        order: int | None = None,
+        tol: float | None = None,
+        **lora_options: Any,
+    ) -> Any:
+        r"""A new adapter whose output is exactly \( \sum_i w_i \) (output of adapter ``adapters[i]``).
+
+        Built at every block as the weighted parallel connection of the adapters' systems
+        ([`parallel_connection`][hankelid_torch.combine.parallel_connection]: block-diagonal
+        state, the weights on the outputs), loaded exactly in the modal parametrization with gate
+        1.  With ``order`` or ``tol`` the sum is balance-truncated back, with the bound
+        \( \|G - G_r\|_\infty \le 2 \sum_{j>r} \sigma_j \) reported per block.  The new adapter
+        is not activated (``set_adapter(adapter_name)``); its config records the per-block state
+        sizes, so it saves and loads back like any other.
+
+        Parameters
+        ----------
+        adapters : list of str
+            Existing adapters, present at the same blocks.
+        weights : list of float
+            One finite weight per adapter (any sign).
+        adapter_name : str
+            Name of the new adapter.
+        combination_type : {"parallel", "cat", "linear"}
+            All three mean the exact parallel connection (``"cat"``/``"linear"`` accepted for
+            LoRA-style calls); SVD/TIES/DARE merges are refused.
+        order, tol : optional
+            Balanced truncation of each block's sum to ``order`` states (clipped to the sum's
+            order), or to the smallest order whose bound is ``<= tol``.
+
+        Returns
+        -------
+        ReductionReport
+            One entry per block: order of the sum, order kept, HSVs and error bound (0 unreduced).
+
+        Raises
+        ------
+        ValueError
+            Unknown or misplaced adapters, a weight count mismatch or non-finite weight, an
+            existing ``adapter_name``, an unsupported ``combination_type`` or LoRA-only option.
+        """
+        if lora_options:
+            raise ValueError(
+                f"options {sorted(lora_options)} belong to LoRA's SVD/TIES merges; HRM adapters combine "
+                "exactly by parallel connection (order= or tol= balance-truncate the sum)"
+            )
+        from ..combine import add_weighted_adapter
+
+        return add_weighted_adapter(
+            self, adapters, weights, adapter_name, combination_type=combination_type, order=order, tol=tol
+        )
+
     # Merging: a sequence-mixing adapter has no weight-space equivalent.
     def _check_merge_allowed(self) -> None:
         raise HRMMergeError(MERGE_MESSAGE)
