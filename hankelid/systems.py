@@ -477,12 +477,12 @@ def load(path: str | os.PathLike[str]) -> StateSpace:
         )
     try:
         with data:
-            missing = [k for k in ("A", "B", "C") if k not in data.files]
-            if missing:
-                raise ValueError(f"{name} lacks the arrays {missing}; expected A, B, C[, D, dt]")
             arrays = {k: data[k] for k in ("A", "B", "C", "D", "dt") if k in data.files}
-    except (EOFError, OSError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{name}: a corrupt .npz archive ({exc})") from None
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{name}: a corrupt .npz archive or unreadable array ({exc})") from None
+    missing = [k for k in ("A", "B", "C") if k not in arrays]
+    if missing:
+        raise ValueError(f"{name} lacks the arrays {missing}; expected A, B, C[, D, dt]")
     dt = None
     if "dt" in arrays:
         raw = arrays["dt"]

@@ -115,3 +115,14 @@ def test_transform_with_a_singular_T():
     T = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
     same = sys.transform(T).c2d(0.1)
     np.testing.assert_allclose(hk.markov_parameters(same, 5), hk.markov_parameters(sys.c2d(0.1), 5))
+
+
+def test_load_object_array_and_missing_matrices(tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, A=np.array([None, 1], dtype=object), B=np.ones((1, 1)), C=np.ones((1, 1)))
+    with pytest.raises(ValueError, match=r"obj\.npz: .*unreadable array"):
+        hk.load(path)
+    path = tmp_path / "partial.npz"
+    np.savez(path, A=np.eye(1))
+    with pytest.raises(ValueError, match=r"partial\.npz lacks the arrays \['B', 'C'\]"):
+        hk.load(path)
