@@ -100,6 +100,7 @@ def test_ctrl_c_exits_130_with_a_short_message(tmp_path, tiny_config, capsys, mo
     assert err.strip() == "hankelid-bench: interrupted"
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: ~15 s on the shared machine
 def test_ctrl_c_in_a_real_process(tmp_path, tiny_config):
     """SIGINT while the command runs: exit status 130, one line on stderr, no traceback."""
     script = (

@@ -54,6 +54,17 @@ def test_saved_files_say_how_to_load(tmp_path):
     ).to_dict() | {"peft_version": config["peft_version"]}
 
 
+def test_without_the_registration_peft_fails_as_documented(tmp_path, monkeypatch):
+    """In-process stand-in for a process that never imported hankelid_torch (the slow test runs one)."""
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    base_dir, adapter_dir, _, _ = saved_adapter(tmp_path)
+    monkeypatch.delitem(PEFT_TYPE_TO_CONFIG_MAPPING, "HRM")
+    with pytest.raises(KeyError, match="'HRM'"):
+        peft.PeftModel.from_pretrained(transformers.MistralForCausalLM.from_pretrained(base_dir), adapter_dir)
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch, transformers and peft: ~25 s on the shared machine
 def test_fresh_process_without_then_with_the_import(tmp_path):
     base_dir, adapter_dir, ids, logits = saved_adapter(tmp_path)
     torch.save({"ids": ids, "logits": logits}, tmp_path / "ref.pt")
