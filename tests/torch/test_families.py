@@ -7,6 +7,8 @@ system (``hankelid.simulate``), not against the FFT scan itself.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -129,10 +131,10 @@ def test_family_site_forward_is_base_plus_exact_adapter(family, site):
     base = build(family)
     with torch.no_grad():
         ref = base(input_ids=ids).logits
-    closed = peft.get_peft_model(build(family), HRMConfig(d_state=3, site=site, seed=0))
+    closed = peft.get_peft_model(copy.deepcopy(base), HRMConfig(d_state=3, site=site, seed=0))
     with torch.no_grad():
         torch.testing.assert_close(closed(input_ids=ids).logits, ref, rtol=0, atol=0)
-    model = peft.get_peft_model(build(family), HRMConfig(d_state=3, site=site, seed=0, gate_init=0.5))
+    model = peft.get_peft_model(base, HRMConfig(d_state=3, site=site, seed=0, gate_init=0.5))
     layers = [m for m in model.modules() if isinstance(m, HRMLayer)]
     assert len(layers) == 2
     assert all((m.in_features, m.out_features) == (HIDDEN, HIDDEN) for m in layers)
