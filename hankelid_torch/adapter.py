@@ -92,8 +92,9 @@ class SSMAdapter(nn.Module):
         [`hankel_reduction`][hankelid_torch.init.hankel_reduction]; default: the closed-form
         Gramians over the horizon ``hankel_length``).
     hankel_length, hankel_trajectories : int
-        Empirical Gramian estimator: length of the random Gaussian input sequences and their
-        number (``None``: the estimator's default).
+        Horizon of the ``"horizon"`` and ``"empirical"`` Gramians (the length of the empirical
+        estimator's random Gaussian input sequences), and the number of those sequences
+        (``None``: the estimator's default; ``"empirical"`` only).
     seed : int, optional
         Seed for the initialization (default: torch's global RNG).
     out_features : int, optional
