@@ -93,8 +93,18 @@ def block_features(module: nn.Module, hidden_size: int | None = None) -> tuple[i
             f"cannot tell the width of {type(module).__name__}: the model has no config.hidden_size; target "
             "nn.Linear layers instead, or a block of a transformers model"
         )
-    shapes = [tuple(p.shape) for p in module.parameters()]
-    if shapes and not any(hidden_size in shape for shape in shapes):
+    # Widths the block visibly works with: its projections' declared sizes (quantized layers keep
+    # in_features/out_features while their weights are packed) and its parameters' dimensions.
+    widths = {dim for p in module.parameters() for dim in p.shape}
+    for sub in module.modules():
+        widths.update(
+            v
+            for v in (getattr(sub, "in_features", None), getattr(sub, "out_features", None))
+            if isinstance(v, int)
+        )
+        features = _linear_features(sub)
+        widths.update(features or ())
+    if any(True for _ in module.parameters()) and hidden_size not in widths:
         raise ValueError(
             f"{type(module).__name__} does not act on the hidden states of width {hidden_size} (no parameter "
             "has that size): target the MLP or self-attention block of a decoder layer (site='mlp' or "

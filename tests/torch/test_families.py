@@ -176,3 +176,19 @@ def test_match_parameters_counts_hidden_width_adapters(family):
     d = config.d_state
     sizes = [config.d_state_pattern.get(f"model.layers.{i}.self_attn", d) for i in range(2)]
     assert report.achieved == sum(per_state * s + 1 for s in sizes)
+
+
+def test_packed_weights_are_judged_by_declared_widths():
+    """A quantized projection keeps in/out_features while its weight is packed (as bitsandbytes does)."""
+
+    class Packed(torch.nn.Module):
+        def __init__(self, in_features: int, out_features: int):
+            super().__init__()
+            self.in_features, self.out_features = in_features, out_features
+            self.weight = torch.nn.Parameter(
+                torch.zeros(in_features * out_features // 2, 1), requires_grad=False
+            )
+
+    mlp = torch.nn.Module()
+    mlp.gate_proj, mlp.down_proj = Packed(HIDDEN, 48), Packed(48, HIDDEN)
+    assert block_features(mlp, hidden_size=HIDDEN) == (HIDDEN, HIDDEN)
