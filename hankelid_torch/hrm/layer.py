@@ -36,13 +36,28 @@ def _linear_features(module: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-def model_hidden_size(model: nn.Module) -> int | None:
-    """The hidden size in ``model.config`` (the text config of a multimodal model), or ``None``."""
-    config = getattr(model, "config", None)
-    if config is not None and hasattr(config, "get_text_config"):
-        config = config.get_text_config()
+def _config_hidden_size(config: Any) -> int | None:
     hidden = getattr(config, "hidden_size", None)
+    if hidden is None and hasattr(config, "get_text_config"):
+        hidden = getattr(config.get_text_config(), "hidden_size", None)
     return int(hidden) if isinstance(hidden, int) and not isinstance(hidden, bool) else None
+
+
+def model_hidden_size(model: nn.Module, key: str = "") -> int | None:
+    """The hidden size of the (sub-)model that holds block ``key``, or ``None``.
+
+    The deepest module on the path to ``key`` that carries a ``config`` decides, so that a block of
+    a vision tower inside a multimodal model gets the tower's width, not the language model's.
+    """
+    hidden = _config_hidden_size(getattr(model, "config", None))
+    module = model
+    for part in [p for p in key.split(".") if p][:-1]:
+        module = getattr(module, part, None)
+        if module is None:
+            break
+        found = _config_hidden_size(getattr(module, "config", None))
+        hidden = found if found is not None else hidden
+    return hidden
 
 
 def block_features(module: nn.Module, hidden_size: int | None = None) -> tuple[int, int]:

@@ -125,7 +125,11 @@ class HRMModel(BaseTuner):
             target.update_layer(adapter_name, **kwargs)
             return
         new_module = HRMLayer(
-            target, adapter_name, key=current_key, hidden_size=model_hidden_size(self.model), **kwargs
+            target,
+            adapter_name,
+            key=current_key,
+            hidden_size=model_hidden_size(self.model, current_key),
+            **kwargs,
         )
         if adapter_name not in self.active_adapters:
             new_module.requires_grad_(False)

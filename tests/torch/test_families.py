@@ -192,3 +192,40 @@ def test_packed_weights_are_judged_by_declared_widths():
     mlp = torch.nn.Module()
     mlp.gate_proj, mlp.down_proj = Packed(HIDDEN, 48), Packed(48, HIDDEN)
     assert block_features(mlp, hidden_size=HIDDEN) == (HIDDEN, HIDDEN)
+
+
+def test_vision_tower_blocks_get_the_towers_width():
+    """Llava: the default regex matches the CLIP tower's MLPs too; their width is the tower's hidden
+    size (16), although the text model's (32) equals the tower's intermediate size."""
+    vision = transformers.CLIPVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=8,
+        patch_size=4,
+    )
+    text = transformers.LlamaConfig(
+        hidden_size=32,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=64,
+    )
+    torch.manual_seed(0)
+    base = transformers.LlavaForConditionalGeneration(
+        transformers.LlavaConfig(vision_config=vision, text_config=text, image_token_index=63)
+    ).eval()
+    model = peft.get_peft_model(base, HRMConfig(d_state=2, gate_init=0.5, seed=0))
+    widths = {
+        n.split(".")[-4]: (m.in_features, m.out_features)
+        for n, m in model.named_modules()
+        if isinstance(m, HRMLayer)
+    }
+    assert widths == {"encoder": (16, 16), "language_model": (32, 32)}
+    ids = torch.cat(
+        [torch.full((1, 4), 63), torch.randint(0, 60, (1, 5), generator=torch.Generator().manual_seed(0))], 1
+    )
+    with torch.no_grad():
+        assert model(input_ids=ids, pixel_values=torch.randn(1, 3, 8, 8)).logits.shape == (1, 9, 64)
