@@ -150,7 +150,7 @@ class HRMModel(BaseTuner):
         tol: float | None = None,
         **lora_options: Any,
     ) -> Any:
-        r"""A new adapter whose output is exactly \( \sum_i w_i \) (output of adapter ``adapters[i]``).
+        r"""A new adapter whose output is exactly \( \sum_i w_i y_i \) (\( y_i \): adapter ``adapters[i]``).
 
         Built at every block as the weighted parallel connection of the adapters' systems
         ([`parallel_connection`][hankelid_torch.combine.parallel_connection]: block-diagonal
