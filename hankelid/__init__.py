@@ -14,12 +14,29 @@ Examples
 
 from __future__ import annotations
 
-from ._validation import UnstableSystemError
+import importlib
+
+from ._stability import UnstableSystemError
 from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
 from .gramians import gramian, gramian_factors, hsv
-from .identification import ERAInfo, Identification, era, hankel_hsv, hankel_matrix
+from .identification import (
+    ERAInfo,
+    FittedModel,
+    FRData,
+    FrequencyComparison,
+    Identification,
+    aaa,
+    era,
+    frequency_compare,
+    hankel_hsv,
+    hankel_matrix,
+    loewner,
+    spectral_estimate,
+    vector_fit,
+)
 from .norms import h2_norm, hinf_norm
+from .realization import ModalRealization, modal_realization
 from .systems import (
     StateSpace,
     as_state_space,
@@ -38,11 +55,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ERAInfo",
+    "FRData",
+    "FittedModel",
+    "FrequencyComparison",
     "Identification",
+    "ModalRealization",
     "Reduction",
     "Simulator",
     "StateSpace",
     "UnstableSystemError",
+    "aaa",
     "as_state_space",
     "balanced_truncation",
     "c2d",
@@ -51,6 +73,7 @@ __all__ = [
     "empirical_gramian_factors",
     "empirical_hsv",
     "era",
+    "frequency_compare",
     "from_control",
     "from_scipy",
     "gramian",
@@ -62,17 +85,19 @@ __all__ = [
     "hsv",
     "impulse",
     "load",
+    "loewner",
     "markov_parameters",
+    "modal_realization",
     "plot",
     "random_stable",
+    "spectral_estimate",
     "stable_unstable_split",
+    "vector_fit",
 ]
 
 
 def __getattr__(name: str):
     # matplotlib is optional: import the plotting module only when it is asked for.
     if name == "plot":
-        import importlib
-
         return importlib.import_module(".plot", __name__)
     raise AttributeError(f"module 'hankelid' has no attribute {name!r}")

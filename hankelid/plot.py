@@ -12,9 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .systems import StateSpace, _as_state_space
+from .gramians import hsv
+from .norms import hinf_norm
+from .systems import StateSpace, as_state_space
+from .truncation import balanced_truncation, distinct_bounds
 
-__all__ = ["error_bounds", "frequency_response", "hankel_spectrum"]
+__all__ = ["draw_error_bounds", "error_bounds", "frequency_response", "hankel_spectrum"]
 
 
 def _axes(ax: Any) -> Any:
@@ -27,6 +30,28 @@ def _axes(ax: Any) -> Any:
         raise ImportError("hankelid.plot needs matplotlib: pip install 'hankelid[plot]'") from exc
     _, ax = plt.subplots(figsize=(6.0, 4.0))
     return ax
+
+
+def _integer_ticks(ax: Any) -> None:
+    """Orders and indices are integers: no fractional ticks on the x axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _precision_floor(ax: Any, top: float, values: np.ndarray) -> None:
+    """Shade what lies below float64 resolution relative to ``top`` and stop the axis there.
+
+    Values under ``top * eps`` carry no information about the system (they are rounding of
+    quantities of size ``top``); without a floor a log axis spends most of its height on them.
+    """
+    floor = top * np.finfo(float).eps
+    values = values[np.isfinite(values)]
+    if not (np.isfinite(floor) and floor > 0 and values.size and values.min() < floor):
+        return
+    bottom = floor / 10
+    ax.set_ylim(bottom=bottom)
+    ax.axhspan(bottom, floor, color="0.85", alpha=0.6, zorder=0, label="below float64 precision")
 
 
 def _finish(ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
@@ -64,11 +89,8 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
     >>> ax.get_yscale()
     'log'
     """
-    from .gramians import hsv as _hsv
-    from .truncation import distinct_bounds
-
     if isinstance(sys_or_hsv, StateSpace) or hasattr(sys_or_hsv, "A"):
-        sig = _hsv(_as_state_space(sys_or_hsv), **kwargs)
+        sig = hsv(as_state_space(sys_or_hsv), **kwargs)
     else:
         sig = np.asarray(sys_or_hsv, dtype=float).ravel()
         if sig.size == 0:
@@ -87,6 +109,9 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
         orders = np.arange(nu, sig.size + 1)
         ok = b > 0
         ax.semilogy(orders[ok], b[ok], "s--", ms=3, label=r"bound $2\sum_{i>r}\sigma_i$ at order r")
+    if np.any(finite):
+        _precision_floor(ax, float(np.max(sig[finite])), sig[finite])
+    _integer_ticks(ax)
     return _finish(ax, "index k (order r for the bound)", "Hankel singular value", "Hankel spectrum")
 
 
@@ -105,9 +130,12 @@ def error_bounds(
     sys : StateSpace
         A stable system.
     orders : sequence of int, optional
-        Orders to reduce to (default: ``1 .. min(n - 1, 12)``).
+        Orders to reduce to (default: every order ``1 .. n - 1``).
     ax : matplotlib Axes, optional
-    match_dc, method
+    match_dc : bool
+        Passed to :func:`hankelid.balanced_truncation`: singular perturbation instead of
+        truncation.
+    method : "sr" | "bfsr"
         Passed to :func:`hankelid.balanced_truncation`.
 
     Returns
@@ -123,12 +151,9 @@ def error_bounds(
     >>> len(ax.get_lines())
     3
     """
-    from .norms import hinf_norm
-    from .truncation import balanced_truncation
-
-    sys = _as_state_space(sys)
+    sys = as_state_space(sys)
     if orders is None:
-        orders = list(range(1, min(sys.n - 1, 12) + 1)) or [1]
+        orders = list(range(1, sys.n)) or [1]
     orders = [int(r) for r in orders]
     bound, actual, lower = [], [], []
     for r in orders:
@@ -136,41 +161,88 @@ def error_bounds(
         bound.append(red.error_bound)
         actual.append(hinf_norm(sys - red.system) if red.order < sys.n else 0.0)
         lower.append(red.hsv[red.order] if red.order < sys.n else 0.0)
-    return _draw_error_bounds(orders, bound, actual, lower, ax)
+    return draw_error_bounds(orders, bound, actual, lower, ax)
 
 
-def _draw_error_bounds(
+def draw_error_bounds(
     orders: Sequence[int],
     bound: Sequence[float],
     actual: Sequence[float],
     lower: Sequence[float],
     ax: Any = None,
 ) -> Any:
+    """Draw the bound / actual error / lower bound curves of [`error_bounds`][hankelid.plot.error_bounds].
+
+    For errors that were already computed (e.g. by a demo that tabulates them).
+
+    Parameters
+    ----------
+    orders : sequence of int
+    bound, actual, lower : sequence of float
+        A-priori bound, measured H-infinity error and ``sigma_{r+1}`` per order.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import hankelid as hk
+    >>> ax = hk.plot.draw_error_bounds([1, 2], [0.5, 0.1], [0.3, 0.05], [0.2, 0.04])
+    >>> len(ax.get_lines())
+    3
+    """
     ax = _axes(ax)
     tiny = np.finfo(float).tiny
     ax.semilogy(orders, np.maximum(bound, tiny), "s--", label=r"bound $2\sum_{i>r}\sigma_i$")
     ax.semilogy(orders, np.maximum(actual, tiny), "o-", label=r"$\|G - G_r\|_\infty$")
     ax.semilogy(orders, np.maximum(lower, tiny), "v:", label=r"$\sigma_{r+1}$")
+    _integer_ticks(ax)
     return _finish(ax, "reduced order r", "error", "Balanced truncation: bound vs actual error")
 
 
 def frequency_response(
-    systems: Any, w: Any = None, ax: Any = None, labels: Sequence[str] | None = None
+    systems: Any,
+    w: Any = None,
+    ax: Any = None,
+    labels: Sequence[str] | None = None,
+    *,
+    data: Any = None,
+    entry: tuple[int, int] | None = None,
+    bode: bool = False,
 ) -> Any:
     """Largest singular value of ``G(jw)`` (``G(e^{jw dt})``) of one or several systems.
 
+    Measured data ([`FRData`][hankelid.FRData]) are overlaid as markers, so a fitted model can
+    be checked against the samples it came from; with ``bode=True`` magnitude (dB) and phase
+    (degrees) of one entry are drawn on two axes.
+
     Parameters
     ----------
-    systems : StateSpace or sequence of StateSpace
+    systems : StateSpace or sequence of StateSpace, or None
+        Models to draw as lines (``None`` or ``[]`` when only ``data`` is drawn).
     w : array_like, optional
-        Frequencies in rad/s (default: a log grid spanning the poles; up to Nyquist in
-        discrete time).
+        Frequencies in rad/s (default: a log grid spanning the poles, or the data's band;
+        up to Nyquist in discrete time).
     ax : matplotlib Axes, optional
+        One Axes, or two (magnitude, phase) with ``bode=True``.
     labels : sequence of str, optional
+        One per system.
+    data : FRData or sequence of FRData, optional
+        Samples drawn as markers at their own frequencies.
+    entry : (int, int), optional
+        Draw the entry ``G[i, j]`` (output ``i``, input ``j``) instead of the largest
+        singular value.
+    bode : bool
+        Magnitude in dB and phase in degrees on two axes (needs ``entry`` for MIMO systems);
+        returns both Axes.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib Axes, or an array of two Axes with ``bode=True``
 
     Examples
     --------
@@ -182,23 +254,96 @@ def frequency_response(
     >>> ax = hk.plot.frequency_response([sys, red], labels=["full", "r=2"])
     >>> [t.get_text() for t in ax.get_legend().get_texts()]
     ['full', 'r=2']
+    >>> import numpy as np
+    >>> frd = hk.FRData.from_system(sys, np.logspace(-1, 2, 30))
+    >>> mag, phase = hk.plot.frequency_response(red, data=frd, bode=True)
+    >>> mag.get_ylabel(), phase.get_ylabel()
+    ('magnitude [dB]', 'phase [deg]')
     """
-    if isinstance(systems, StateSpace) or hasattr(systems, "A"):
+    if systems is None:
+        systems = []
+    elif isinstance(systems, StateSpace) or hasattr(systems, "A"):
         systems = [systems]
-    systems = [_as_state_space(s) for s in systems]
-    if not systems:
+    systems = [as_state_space(s) for s in systems]
+    if data is None:
+        datasets = []
+    elif hasattr(data, "omega") and hasattr(data, "response"):
+        datasets = [data]
+    else:
+        datasets = list(data)
+    if not systems and not datasets:
         raise ValueError("no systems to plot")
     if labels is not None and len(labels) != len(systems):
         raise ValueError(f"got {len(labels)} labels for {len(systems)} systems")
+    shapes = {(s.p, s.m) for s in systems} | {(d.p, d.m) for d in datasets}
+    if entry is not None:
+        i, j = entry
+        bad = [sh for sh in shapes if not (0 <= i < sh[0] and 0 <= j < sh[1])]
+        if bad:
+            raise ValueError(f"entry {entry} is out of range for a system of shape (p, m) = {bad[0]}")
+    elif bode and shapes != {(1, 1)}:
+        raise ValueError("the phase of a MIMO response needs entry=(output, input)")
     if w is None:
-        w = _default_grid(systems)
+        w = _data_grid(datasets) if datasets else _default_grid(systems)
     w = np.asarray(w, dtype=float)
+
+    def magnitude_phase(G: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if entry is None and not bode:
+            return np.linalg.norm(G, 2, axis=(1, 2)), None
+        g = G[:, 0, 0] if entry is None else G[:, entry[0], entry[1]]
+        return np.abs(g), np.rad2deg(np.unwrap(np.angle(g)))
+
+    tiny = np.finfo(float).tiny
+    if bode:
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, axes = plt.subplots(2, 1, sharex=True, figsize=(6.0, 5.5))
+        else:
+            axes = np.asarray(ax).ravel()
+            if axes.size != 2:
+                raise ValueError("bode=True needs two Axes (magnitude, phase)")
+        for i, s in enumerate(systems):
+            mag, ph = magnitude_phase(s.frequency_response(w))
+            label = labels[i] if labels is not None else f"n={s.n}"
+            axes[0].semilogx(w, 20 * np.log10(np.maximum(mag, tiny)), label=label)
+            axes[1].semilogx(w, ph, label=label)
+        for k, d in enumerate(datasets):
+            mag, ph = magnitude_phase(d.response)
+            keep = d.omega > 0
+            label = "data" if len(datasets) == 1 else f"data {k + 1}"
+            axes[0].semilogx(
+                d.omega[keep], 20 * np.log10(np.maximum(mag[keep], tiny)), ".", ms=3, label=label
+            )
+            axes[1].semilogx(d.omega[keep], ph[keep], ".", ms=3, label=label)
+        _finish(axes[0], "", "magnitude [dB]", "Frequency response")
+        axes[1].set_xlabel("frequency [rad/s]")
+        axes[1].set_ylabel("phase [deg]")
+        axes[1].grid(True, which="both", alpha=0.3)
+        return axes
     ax = _axes(ax)
+    mags = []
     for i, s in enumerate(systems):
-        mag = np.linalg.norm(s.frequency_response(w), 2, axis=(1, 2))
+        mag, _ = magnitude_phase(s.frequency_response(w))
         label = labels[i] if labels is not None else f"n={s.n}"
-        ax.loglog(w, np.maximum(mag, np.finfo(float).tiny), label=label)
-    return _finish(ax, "frequency [rad/s]", r"$\sigma_{\max}(G)$", "Frequency response")
+        ax.loglog(w, np.maximum(mag, tiny), label=label)
+        mags.append(mag)
+    for k, d in enumerate(datasets):
+        mag, _ = magnitude_phase(d.response)
+        keep = d.omega > 0
+        label = "data" if len(datasets) == 1 else f"data {k + 1}"
+        ax.loglog(d.omega[keep], np.maximum(mag[keep], tiny), ".", ms=3, label=label)
+        mags.append(mag[keep])
+    mags = np.concatenate(mags)
+    _precision_floor(ax, float(np.max(mags, initial=0.0)), mags)
+    ylabel = r"$\sigma_{\max}(G)$" if entry is None else f"$|G_{{{entry[0] + 1}{entry[1] + 1}}}|$"
+    return _finish(ax, "frequency [rad/s]", ylabel, "Frequency response")
+
+
+def _data_grid(datasets: list[Any]) -> np.ndarray:
+    lo = min(float(d.omega[d.omega > 0].min()) if np.any(d.omega > 0) else 1e-3 for d in datasets)
+    hi = max(float(d.omega.max()) for d in datasets)
+    return np.geomspace(lo, max(hi, lo * 1.001), 600)
 
 
 def _default_grid(systems: list[StateSpace]) -> np.ndarray:

@@ -80,12 +80,16 @@ def majority_baseline(family: str, params: dict[str, Any], n: int) -> float:
     >>> 0.5 <= majority_baseline("parity", {"T": 8}, 64) <= 1.0
     True
     """
+    gold = _test_labels(family, params, n)
+    return float(np.unique(gold, return_counts=True)[1].max() / gold.size)
+
+
+def _test_labels(family: str, params: dict[str, Any], n: int) -> np.ndarray:
+    """The answers (last target) of the fixed test set of a task."""
     from .tasks import make_task
 
-    gold = np.concatenate(
-        [b.targets[:, -1] for b in make_task(family, **params).eval_batches("test", n, 256)]
-    )
-    return float(np.unique(gold, return_counts=True)[1].max() / gold.size)
+    batches = make_task(family, **params).eval_batches("test", n, 256)
+    return np.concatenate([b.targets[:, -1] for b in batches])
 
 
 def _baseline_table(records: list[dict[str, Any]], n: int) -> str | None:
@@ -159,7 +163,7 @@ def _reduction_table(records: list[dict[str, Any]]) -> str | None:
     return "\n".join(lines)
 
 
-def _plot_metric_vs_T(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
+def _plot_metric_vs_T(records: list[dict[str, Any]], fig_dir: Path, n_eval: int = 256) -> list[str]:
     import matplotlib.pyplot as plt
 
     names = []
@@ -173,6 +177,8 @@ def _plot_metric_vs_T(records: list[dict[str, Any]], fig_dir: Path) -> list[str]
             ax.errorbar(
                 Ts, [s.mean for s in stats], yerr=[s.std for s in stats], marker="o", capsize=3, label=method
             )
+        if rs[0]["metric"] == "accuracy":
+            _draw_baselines(ax, rs, n_eval)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("T")
         ax.set_ylabel(rs[0]["metric"])
@@ -185,6 +191,17 @@ def _plot_metric_vs_T(records: list[dict[str, Any]], fig_dir: Path) -> list[str]
         plt.close(fig)
         names.append(name)
     return names
+
+
+def _draw_baselines(ax: Any, records: list[dict[str, Any]], n_eval: int) -> None:
+    """Chance (uniform guess over the answers) and majority-class accuracy at each T."""
+    by_T = {r["T"]: r for r in records}
+    Ts = sorted(by_T)
+    labels = [_test_labels(by_T[T]["family"], by_T[T]["task_params"], n_eval) for T in Ts]
+    chance = [1.0 / np.unique(gold).size for gold in labels]
+    majority = [np.unique(gold, return_counts=True)[1].max() / gold.size for gold in labels]
+    ax.plot(Ts, chance, color="0.5", linestyle=":", label="chance (uniform guess)")
+    ax.plot(Ts, majority, color="k", linestyle="--", label="majority class (input ignored)")
 
 
 def _plot_curves(records: list[dict[str, Any]], fig_dir: Path, what: str) -> list[str]:
@@ -227,6 +244,7 @@ def _plot_curves(records: list[dict[str, Any]], fig_dir: Path, what: str) -> lis
 
 def _plot_spectra(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rows = [r for r in records if r.get("analysis")]
     if not rows:
@@ -247,10 +265,13 @@ def _plot_spectra(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
         mem = [np.nan if layer["memory"] is None else layer["memory"] for r in rs for layer in r["analysis"]]
         ax2.scatter(rho, mem, s=12, **style)
     ax1.set_xlabel("index")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_ylabel("Hankel singular value")
     ax1.set_title("trained adapters (first seed, every layer)")
     ax1.legend(fontsize=6)
     ax2.set_xlabel("spectral radius |a| max")
+    # Radii crowd just below 1: few ticks, so their long labels do not overlap.
+    ax2.xaxis.set_major_locator(MaxNLocator(4))
     ax2.set_ylabel("memory length -1/ln|a| (steps)")
     ax2.set_yscale("log")
     ax2.set_title("every layer, every seed")
@@ -340,7 +361,7 @@ def write_report(
             reduction,
         ]
     finished = [r for r in records if r["value"] is not None]
-    figures = _plot_metric_vs_T(finished, fig_dir)
+    figures = _plot_metric_vs_T(finished, fig_dir, int(cfg.get("train", {}).get("eval_samples", 256)))
     figures += _plot_curves(records, fig_dir, "loss") + _plot_curves(records, fig_dir, "gates")
     figures += _plot_spectra(records, fig_dir)
     parts += ["", "## Figures", ""] + [f"![{name}](figures/{name})" for name in figures]

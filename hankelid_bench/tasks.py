@@ -415,7 +415,7 @@ def make_task(name: str, **params: Any) -> Task:
 
     Parameters
     ----------
-    name : {"dfa", "parity", "charlm"}
+    name : "dfa" | "parity" | "charlm"
     **params
         Constructor arguments (``T``, ``k``, ``m``, ``path``, ``data_seed``).
 

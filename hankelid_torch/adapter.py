@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import hankelid as hk
+from hankelid._stability import require_stable
 
 from . import init as _init
 from .scan import _channel_first_scan, _no_autocast, modal_fft_scan
@@ -79,12 +80,14 @@ class SSMAdapter(nn.Module):
         conjugate pairs with random angles).  ``"hankel"``: balanced truncation to order
         ``d`` of a richer S4D-real system of order ``hankel_order`` (see
         :func:`hankelid_torch.init.hankel_reduction`), loaded exactly (modal only).
-    parametrization : {"s4d", "modal"}, optional
-        Default ``"modal"`` for ``init="hankel"``, else ``"s4d"``.
+    parametrization : "s4d" | "modal", optional
+        ``None`` (the default): ``"modal"`` for ``init="hankel"``, else ``"s4d"``.
     gate_init : float
         Initial gate ``alpha`` (0: exact no-op).
-    dt_min, dt_max : float
-        Clamp range of the S4D step size (and the range of its initialization).
+    dt_min : float
+        Lower end of the clamp range of the S4D step size (and of its initialization).
+    dt_max : float
+        Upper end of that range.
     hankel_order : int, optional
         Order ``N`` of the full system for ``init="hankel"`` (default ``4 d``).
     hankel_gramians : {"horizon", "exact", "empirical"}
@@ -213,7 +216,7 @@ class SSMAdapter(nn.Module):
         self.gate = nn.Parameter(torch.tensor(gate_init, dtype=torch.float32))
 
         if init == "hankel" and shapes_only:
-            placeholder = _init.ModalRealization(
+            placeholder = hk.ModalRealization(
                 rho=np.full(d, 0.5),
                 theta=np.zeros(d),
                 partner=np.arange(d),
@@ -266,7 +269,7 @@ class SSMAdapter(nn.Module):
                 th = float(torch.rand((), generator=gen, dtype=torch.float64)) * math.pi
                 theta[j] = theta[j + 1] = th
                 rho[j + 1] = rho[j]
-        modal = _init.ModalRealization(
+        modal = hk.ModalRealization(
             rho=rho.numpy(),
             theta=theta.numpy(),
             partner=partner.numpy(),
@@ -339,15 +342,14 @@ class SSMAdapter(nn.Module):
 
     def _load_hankel(self, info: _init.HankelInit, *, dtype: torch.dtype, device: torch.device) -> None:
         """Install a Hankel init's reduced model exactly (modal form) and keep its diagnostics."""
-        self._set_modal(_init.modal_realization(*info.reduced.matrices[:3]), dtype=dtype, device=device)
+        self._set_modal(hk.modal_realization(*info.reduced.matrices[:3]), dtype=dtype, device=device)
         self.hankel_info = info
 
-    def _set_modal(self, modal: _init.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
+    def _set_modal(self, modal: hk.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
         """Install a modal realization (new shapes allowed): parameters ``nu, theta, B, C`` + buffer."""
         d = int(modal.rho.size)
         rho = np.clip(np.asarray(modal.rho, dtype=float), 1e-30, None)
-        if np.any(rho >= 1.0):
-            raise ValueError("modal parametrization needs poles of modulus < 1")
+        require_stable("the modal parametrization", rho, discrete=True, n=d, hint="it holds stable modes")
         nu = np.log(-np.log(rho))
         for name in ("log_a", "log_dt", "nu", "theta", "B", "C"):
             if name in self._parameters:
@@ -665,7 +667,7 @@ class SSMAdapter(nn.Module):
             g = 1.0
         else:
             g = float(gate)
-        modal = _init.modal_realization(A, B, C)
+        modal = hk.modal_realization(A, B, C)
         if g != 0.0:
             modal.C = modal.C / g
         dtype, device = self._dtype, self._device
@@ -689,8 +691,8 @@ class SSMAdapter(nn.Module):
         ----------
         inputs : array_like or Tensor, shape (K, L, D_in)
             ``K`` recorded input sequences of this adapter.
-        gramians : {"exact", "empirical"}, optional
-            Observability side (default: what the Hankel init used).
+        gramians : "exact" | "empirical", optional
+            Observability side (``None``, the default: what the Hankel init used).
 
         Returns
         -------

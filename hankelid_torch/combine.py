@@ -131,7 +131,6 @@ def add_weighted_adapter(
     """What `HRMModel.add_weighted_adapter` does (see there), on the tuner ``tuner``."""
     from .bridge import AdapterReduction, ReductionReport, to_state_space
     from .hrm.layer import HRMLayer
-    from .init import balanced_reduction
 
     check_weighted_request(list(tuner.peft_config), adapters, weights, adapter_name, combination_type)
     if order is not None and tol is not None:
@@ -159,7 +158,8 @@ def add_weighted_adapter(
         reduced, red = full, None
         if order is not None or tol is not None:
             r = None if order is None else min(int(order), full.n)
-            reduced, red = balanced_reduction(full, r, tol=tol if r is None else None)
+            red = hk.balanced_truncation(full, r, tol=tol if r is None else None)
+            reduced = red.system
         plans.append((name, layer, full, reduced, red))
     if not plans:
         raise ValueError(f"no block holds the adapters {list(adapters)}")

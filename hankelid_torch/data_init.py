@@ -137,8 +137,8 @@ def hankel_init_from_data(
         As :func:`capture_adapter_inputs` (a few batches of training data).
     adapter_name : str, optional
         Only this adapter (default: every Hankel-initialized adapter of each layer).
-    gramians : {"exact", "empirical"}, optional
-        Observability side (default: the one each adapter's Hankel init used).
+    gramians : "exact" | "empirical", optional
+        Observability side (``None``, the default: the one each adapter's Hankel init used).
     max_sequences : int, optional
         Sequences recorded (default 256).
 

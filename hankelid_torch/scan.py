@@ -179,7 +179,10 @@ def modal_fft_scan(
     Parameters
     ----------
     u : Tensor, shape (..., L, c)
-    k_diag, k_off : Tensor, shape (Lk, c)
+    k_diag : Tensor, shape (Lk, c)
+        Kernel of each channel on itself.
+    k_off : Tensor, shape (Lk, c), optional
+        Kernel of each channel on its partner (``None``: real modes only).
     partner : LongTensor, shape (c,)
         ``partner[j]`` is the other channel of ``j``'s pair (``j`` itself for a real mode).
 

@@ -93,6 +93,7 @@ from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer, check_target_mod
 from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING, register_peft_method
 from torch import nn
 
+from .hrm.context import CACHE_ARGUMENTS
 from .peft_method import ensure_peft_type
 from .scan import fft_size, sequential_scan, ssm_kernel
 
@@ -488,7 +489,7 @@ class SSMLoRAModel(BaseTuner):
         if mask is None and len(args) > 1 and isinstance(args[1], torch.Tensor):
             mask = args[1]
         ctx.mask = mask if isinstance(mask, torch.Tensor) and mask.dim() == 2 else None
-        past = kwargs.get("past_key_values")
+        past = next((kwargs[k] for k in CACHE_ARGUMENTS if kwargs.get(k) is not None), None)
         if past is not None and not ctx.warned_cache:
             get_len = getattr(past, "get_seq_length", None)
             if get_len is not None and get_len() > 0:

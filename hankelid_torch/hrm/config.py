@@ -123,14 +123,16 @@ class HRMConfig(PeftConfig):
         Blocks not to adapt (same matching rules as ``target_modules``).
     init : {"s4d", "random", "hankel"}
         Initialization of the SSM (see :class:`~hankelid_torch.adapter.SSMAdapter`).
-    parametrization : {"s4d", "modal"}, optional
+    parametrization : "s4d" | "modal", optional
         Real diagonal S4D parametrization, or real modal form with complex-conjugate pairs (needed by
-        ``init="hankel"``, and what reduced adapters use). Default: ``"modal"`` for ``init="hankel"``,
-        else ``"s4d"``.
+        ``init="hankel"``, and what reduced adapters use). ``None`` (the default): ``"modal"`` for
+        ``init="hankel"``, else ``"s4d"``.
     gate_init : float
         Initial value of the gate ``α``; ``0`` makes the adapter an exact no-op at initialization.
-    dt_min, dt_max : float
-        Range of the discretization step ``Δ``.
+    dt_min : float
+        Lower end of the range of the discretization step ``Δ``.
+    dt_max : float
+        Upper end of the range of ``Δ``.
     hankel_order : int, optional
         Order ``N`` of the richer system reduced by ``init="hankel"`` (default: chosen by the adapter).
     hankel_gramians : {"horizon", "exact", "empirical"}

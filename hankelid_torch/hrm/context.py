@@ -30,7 +30,19 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["HRMContext", "SSMStateStore", "install_context", "uninstall_context"]
+__all__ = [
+    "CACHE_ARGUMENTS",
+    "HRMContext",
+    "SSMStateStore",
+    "cache_argument",
+    "install_context",
+    "uninstall_context",
+]
+
+# The names under which a forward receives the KV cache, newest first: transformers 5.24 renamed
+# `past_key_values` to `cache` (and still accepts the old name as an alias). Reading only one name
+# made every decoding step restart the adapters from a zero state without an error.
+CACHE_ARGUMENTS = ("cache", "past_key_values")
 
 _CONTEXT_ATTR = "_hrm_context"
 _STORE_ATTR = "_hrm_ssm_states"
@@ -59,7 +71,7 @@ class SSMStateStore:
                 f"at that length (stored lengths: {have}). The SSM state travels with the cache object of a "
                 "generation: a cache filled while this adapter was inactive or disabled, built by another "
                 "model, or cropped by more than one step cannot be continued. Start again from an empty "
-                "cache (past_key_values=None)."
+                "cache (cache=None / past_key_values=None)."
             )
         return history[length]
 
@@ -233,7 +245,7 @@ def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tup
         tokens = arg("inputs_embeds")
     length = tokens.shape[1] if isinstance(tokens, torch.Tensor) and tokens.dim() >= 2 else 0
 
-    cache = arg("past_key_values")
+    cache = next((c for c in map(arg, CACHE_ARGUMENTS) if c is not None), None)
     config = getattr(module, "config", None)
     use_cache = arg("use_cache")
     if use_cache is None:
@@ -243,12 +255,13 @@ def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tup
         # transformers drops the cache of checkpointed layers; recomputation must not touch any state
         cache, use_cache = None, False
     modified = None
-    if cache is None and use_cache and _can_inject_cache(module, names, len(args)):
+    cache_name = _can_inject_cache(module, names, len(args)) if cache is None and use_cache else None
+    if cache_name is not None:
         # The model would create this cache itself; creating it here lets the states ride along.
         from transformers import DynamicCache
 
         cache = DynamicCache(config=config)
-        kwargs = {**kwargs, "past_key_values": cache}
+        kwargs = {**kwargs, cache_name: cache}
         modified = (args, kwargs)
 
     from transformers.cache_utils import Cache
@@ -263,14 +276,21 @@ def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tup
     return modified
 
 
-def _can_inject_cache(module: nn.Module, names: list[str], n_args: int) -> bool:
+def cache_argument(names: list[str]) -> str | None:
+    """The name under which a forward with positional parameters ``names`` takes the KV cache."""
+    return next((name for name in CACHE_ARGUMENTS if name in names), None)
+
+
+def _can_inject_cache(module: nn.Module, names: list[str], n_args: int) -> str | None:
+    """The cache argument's name when a fresh cache may be passed to ``module``, else ``None``."""
     from transformers import PreTrainedModel
 
-    if not isinstance(module, PreTrainedModel) or "past_key_values" not in names:
-        return False
+    name = cache_argument(names)
+    if not isinstance(module, PreTrainedModel) or name is None:
+        return None
     if getattr(module.config, "is_encoder_decoder", False):
-        return False
-    return names.index("past_key_values") >= n_args  # not passed positionally (as None)
+        return None
+    return name if names.index(name) >= n_args else None  # not passed positionally (as None)
 
 
 def _forward_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:

@@ -7,6 +7,7 @@ where no state is carried at all).
 from __future__ import annotations
 
 import copy
+import inspect
 
 import pytest
 
@@ -18,12 +19,28 @@ from transformers import DynamicCache  # noqa: E402
 
 from hankelid_torch import HRMConfig  # noqa: E402
 from hankelid_torch.adapter import SSMAdapter  # noqa: E402
+from hankelid_torch.hrm.context import CACHE_ARGUMENTS, cache_argument  # noqa: E402
 from hankelid_torch.peft_method import HRMLayer  # noqa: E402
 
 
 def hrm(model, **kwargs):
     kwargs = {"d_state": 4, "seed": 0, "gate_init": 1.0, "init": "random", **kwargs}
     return get_peft_model(model, HRMConfig(**kwargs)).eval()
+
+
+def cache_kw(model) -> str:
+    """The cache argument's name on the installed transformers (`cache` from 5.24, else `past_key_values`)."""
+    return cache_argument(list(inspect.signature(model.get_base_model().forward).parameters))
+
+
+def cache_of(out):
+    """The cache a forward returned, under either name."""
+    return next(out[k] for k in CACHE_ARGUMENTS if out.get(k) is not None)
+
+
+def step(model, cache, **kwargs):
+    """One forward continuing ``cache``, passed under the installed transformers' argument name."""
+    return model(**kwargs, **{cache_kw(model): cache})
 
 
 def left_pad(rows, pad_id: int = 0):
@@ -104,12 +121,10 @@ def test_manual_decoding_loop_and_chunked_prefill_match_full_recomputation(make_
     # prefill in two chunks, then feed the last tokens one by one; the cache is created by the model
     out = model(input_ids=ids[:, :4], attention_mask=mask[:, :4], use_cache=True)
     chunks = [out.logits]
-    out = model(input_ids=ids[:, 4:7], attention_mask=mask[:, :7], past_key_values=out.past_key_values)
+    out = step(model, cache_of(out), input_ids=ids[:, 4:7], attention_mask=mask[:, :7])
     chunks.append(out.logits)
     for t in range(7, ids.shape[1]):
-        out = model(
-            input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1], past_key_values=out.past_key_values
-        )
+        out = step(model, cache_of(out), input_ids=ids[:, t : t + 1], attention_mask=mask[:, : t + 1])
         chunks.append(out.logits)
     stepped = torch.cat(chunks, dim=1)
     real = mask.bool()
@@ -144,7 +159,7 @@ def test_continuing_a_cache_without_ssm_state_is_a_clear_error(make_mistral, tok
     with model.disable_adapter():  # the prompt is run without the adapters: no state is stored
         out = model(input_ids=ids, use_cache=True)
     with pytest.raises(RuntimeError, match="no SSM state was stored"):
-        model(input_ids=ids[:, -1:], past_key_values=out.past_key_values)
+        step(model, cache_of(out), input_ids=ids[:, -1:])
 
 
 def test_state_store_follows_cache_operations(make_mistral, token_batch):
@@ -152,7 +167,7 @@ def test_state_store_follows_cache_operations(make_mistral, token_batch):
     model = hrm(make_mistral())
     cache = DynamicCache(config=model.config)
     with torch.no_grad():
-        model(input_ids=ids, past_key_values=cache, use_cache=True)
+        step(model, cache, input_ids=ids, use_cache=True)
     store = cache._hrm_ssm_states
     key = ("model.layers.0.mlp", "default")
     state = store.states[key][5].clone()
@@ -180,11 +195,11 @@ def test_rollback_by_one_step_keeps_going(make_mistral, token_batch):
     # transformers' deferred stop check crops the cache by one token; the previous state is kept
     ids = torch.stack(token_batch([7, 7], seed=7))
     model = hrm(make_mistral())
-    cache = model(input_ids=ids[:, :5], use_cache=True).past_key_values
-    model(input_ids=ids[:, 5:6], past_key_values=cache)
-    model(input_ids=ids[:, 2:3], past_key_values=cache)  # an extra step that is then undone
+    cache = cache_of(model(input_ids=ids[:, :5], use_cache=True))
+    step(model, cache, input_ids=ids[:, 5:6])
+    step(model, cache, input_ids=ids[:, 2:3])  # an extra step that is then undone
     cache.crop(-1)
-    last = model(input_ids=ids[:, 6:7], past_key_values=cache).logits[:, -1]
+    last = step(model, cache, input_ids=ids[:, 6:7]).logits[:, -1]
     torch.testing.assert_close(last, model(input_ids=ids).logits[:, -1], atol=1e-5, rtol=1e-5)
 
 
@@ -192,3 +207,41 @@ def test_layers_share_one_context_per_model(make_mistral):
     model = hrm(make_mistral())
     contexts = {id(m._hrm_ctx) for m in model.modules() if isinstance(m, HRMLayer)}
     assert len(contexts) == 1 and None not in contexts
+
+
+@pytest.mark.parametrize("name", CACHE_ARGUMENTS)
+def test_cache_is_found_under_either_argument_name(make_mistral, token_batch, name, recwarn):
+    # transformers 5.24 renamed past_key_values to cache and keeps the old name as an alias: a decoding
+    # step must continue the stored SSM state whichever name the caller uses.
+    if name not in inspect.signature(make_mistral().forward).parameters and name != "past_key_values":
+        pytest.skip(f"transformers {__import__('transformers').__version__} has no `{name}` argument")
+    ids = torch.stack(token_batch([6, 6], seed=8))
+    model = hrm(make_mistral())
+    cache = cache_of(model(input_ids=ids[:, :5], use_cache=True))
+    last = model(input_ids=ids[:, 5:6], **{name: cache}).logits[:, -1]
+    torch.testing.assert_close(last, model(input_ids=ids).logits[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_sampling_with_and_without_cache_identical(make_mistral, token_batch):
+    ids, mask = left_pad(token_batch([6, 4], seed=9))
+    model = hrm(make_mistral())
+    runs = []
+    for use_cache in (True, False):
+        torch.manual_seed(0)
+        runs.append(
+            model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                use_cache=use_cache,
+                do_sample=True,
+                top_k=0,
+                max_new_tokens=8,
+                output_scores=True,
+                return_dict_in_generate=True,
+                pad_token_id=0,
+            )
+        )
+    cached, full = runs
+    assert torch.equal(cached.sequences, full.sequences)
+    for a, b in zip(cached.scores, full.scores, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
