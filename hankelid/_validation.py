@@ -12,12 +12,23 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "as_array",
     "as_real_matrix",
     "check_count",
     "check_dt",
     "check_order",
     "check_positive",
 ]
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """``np.asarray(value)`` with a ``ValueError`` that names ``name`` (e.g. for ragged nested lists)."""
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to an array (ragged nested lists?): {exc}") from None
 
 
 def as_real_matrix(value: Any, name: str, *, ndim: int = 2) -> np.ndarray:
@@ -41,7 +52,7 @@ def as_real_matrix(value: Any, name: str, *, ndim: int = 2) -> np.ndarray:
         arr = np.real(arr)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)  # already a private copy: no second one
     if arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

@@ -62,6 +62,18 @@ def _check_npz(path: str) -> None:
         raise _UserError(f"{path}: not an .npz archive (write one with numpy.savez or StateSpace.save)")
 
 
+def _check_output(output: str, source: str, force: bool) -> None:
+    """Refuse a directory as output, and the input file itself unless ``--force``."""
+    if os.path.isdir(output):
+        raise _UserError(
+            f"-o {output}: is a directory; give a file name such as {os.path.join(output, 'out.npz')}"
+        )
+    if not force and os.path.exists(output) and os.path.samefile(output, source):
+        raise _UserError(
+            f"-o {output} is the input file; refusing to overwrite it (pass --force to replace it)"
+        )
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -166,6 +178,7 @@ def _cmd_reduce(args: argparse.Namespace) -> int:
     sys = _load_system(args.file)
     if args.order is not None and args.order > sys.n:
         raise _UserError(f"--order {args.order} exceeds the system order n={sys.n}")
+    _check_output(args.output, args.file, args.force)
     red = balanced_truncation(sys, args.order, tol=args.tol, method=args.method, match_dc=args.match_dc)
     try:
         red.system.save(args.output)
@@ -199,6 +212,7 @@ def _cmd_identify(args: argparse.Namespace) -> int:
                     f"{flag} applies to input/output data, but {args.file} holds Markov parameters"
                 )
         return _identify_markov(args)
+    _check_output(args.output, args.file, args.force)
     return identify_from_data(args)
 
 
@@ -238,6 +252,7 @@ def _identify_markov(args: argparse.Namespace) -> int:
         markov = markov.reshape(-1, 1, 1)
     if markov.ndim != 3:
         raise _UserError(f"{path}: 'markov' must have shape (L, p, m), got {markov.shape}")
+    _check_output(args.output, path, args.force)
     sys = era(markov, args.order, tol=args.tol, dt=1.0 if args.dt is None else args.dt)
     try:
         sys.save(args.output)
@@ -289,8 +304,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--method", choices=["sr", "bfsr"], default="sr", help="square root or balancing-free")
     rp.add_argument("--match-dc", action="store_true", help="singular perturbation: keep the DC gain")
     rp.add_argument(
-        "-o", "--output", required=True, metavar="OUT.npz", help="where to write the reduced system"
+        "-o", "--output", required=True, metavar="OUT.npz", help="where to write the reduced system (exactly)"
     )
+    rp.add_argument("--force", action="store_true", help="allow -o to overwrite the input file")
     rp.set_defaults(func=_cmd_reduce)
 
     ip = sub.add_parser(
@@ -332,7 +348,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     vg.add_argument("--validation-file", metavar="FILE", help="validation data (same columns)")
     ip.add_argument("--plots", metavar="DIR", help="write order-selection/compare/residual plots here")
-    ip.add_argument("-o", "--output", required=True, metavar="MODEL.npz")
+    ip.add_argument("-o", "--output", required=True, metavar="MODEL.npz", help="where to write it (exactly)")
+    ip.add_argument("--force", action="store_true", help="allow -o to overwrite the input file")
     ip.set_defaults(func=_cmd_identify)
 
     cp = sub.add_parser("compare", help="fit (%%) of identified models on input/output data")

@@ -9,6 +9,7 @@ treated as a continuous one.
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import scipy.linalg as sla
 
 from ._krylov import krylov_blocks
 from ._stability import is_stable
-from ._validation import as_real_matrix, check_count, check_dt
+from ._validation import as_array, as_real_matrix, check_count, check_dt
 
 __all__ = [
     "StateSpace",
@@ -93,11 +94,11 @@ class StateSpace:
         n = A.shape[0]
         if n == 0:
             raise ValueError("the system has zero states (A is 0x0); zero-size systems are not supported")
-        B = np.asarray(B) if not isinstance(B, np.ndarray) else B
+        B = as_array(B, "B")
         if np.ndim(B) == 1:
             B = np.reshape(B, (-1, 1))
         B = as_real_matrix(B, "B")
-        C = np.asarray(C) if not isinstance(C, np.ndarray) else C
+        C = as_array(C, "C")
         if np.ndim(C) == 1:
             C = np.reshape(C, (1, -1))
         C = as_real_matrix(C, "C")
@@ -111,7 +112,7 @@ class StateSpace:
         if D is None:
             D = np.zeros((p, m))
         else:
-            D_arr = np.asarray(D)
+            D_arr = as_array(D, "D")
             if D_arr.ndim == 0 or (D_arr.ndim == 1 and (p == 1 or m == 1) and D_arr.size == p * m):
                 D_arr = np.reshape(D_arr, (p, m))
             D = as_real_matrix(D_arr, "D")
@@ -334,7 +335,19 @@ class StateSpace:
         T = as_real_matrix(T, "T")
         if T.shape != (self.n, self.n):
             raise ValueError(f"T must have shape {(self.n, self.n)}, got {T.shape}")
-        Ti = np.linalg.inv(T) if Ti is None else as_real_matrix(Ti, "Ti")
+        if Ti is None:
+            try:
+                Ti = np.linalg.inv(T)
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    "T is singular: a state transformation x = T z needs an invertible T"
+                ) from None
+            if not np.all(np.isfinite(Ti)):
+                raise ValueError("T is numerically singular: its inverse overflows")
+        else:
+            Ti = as_real_matrix(Ti, "Ti")
+            if Ti.shape != (self.n, self.n):
+                raise ValueError(f"Ti must have shape {(self.n, self.n)}, got {Ti.shape}")
         return StateSpace(Ti @ self._A @ T, Ti @ self._B, self._C @ T, self._D, self._dt)
 
     def with_D(self, D: Any) -> StateSpace:
@@ -387,16 +400,50 @@ class StateSpace:
             return signal.StateSpace(*args)
         return signal.StateSpace(*args, dt=self._dt)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``A, B, C, D, dt`` to an ``.npz`` file (``dt`` NaN for continuous time)."""
-        np.savez(
-            path,
-            A=self._A,
-            B=self._B,
-            C=self._C,
-            D=self._D,
-            dt=np.nan if self._dt is None else self._dt,
-        )
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+        """Write ``A, B, C, D, dt`` to an ``.npz`` archive at exactly ``path`` (``dt`` NaN: continuous).
+
+        Unlike ``numpy.savez``, no ``.npz`` suffix is appended: the file written is ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (conventionally ending in ``.npz``).
+        overwrite : bool, default True
+            With ``False``, an existing file is left alone and ``FileExistsError`` is raised.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is an existing directory.
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import hankelid as hk
+        >>> path = os.path.join(tempfile.mkdtemp(), "plant")          # no suffix: written as is
+        >>> hk.random_stable(2, dt=1.0, seed=0).save(path)
+        >>> os.path.exists(path), os.path.exists(path + ".npz")
+        (True, False)
+        """
+        target = os.fspath(path)
+        if os.path.isdir(target):
+            raise ValueError(
+                f"{target} is a directory; give a file name such as {os.path.join(target, 'system.npz')}"
+            )
+        if not overwrite and os.path.exists(target):
+            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        with open(target, "wb") as handle:  # a file object: numpy writes it as named, no suffix added
+            np.savez(
+                handle,
+                A=self._A,
+                B=self._B,
+                C=self._C,
+                D=self._D,
+                dt=np.nan if self._dt is None else self._dt,
+            )
 
 
 # ---------------------------------------------------------------------- module functions
@@ -406,7 +453,10 @@ def load(path: str | os.PathLike[str]) -> StateSpace:
     Raises
     ------
     ValueError
-        If the file lacks ``A``, ``B`` or ``C``.
+        If the file is not an ``.npz`` archive (a ``.npy`` array, a corrupt file), lacks ``A``,
+        ``B`` or ``C``, or holds a ``dt`` that is not one number.
+    FileNotFoundError
+        If there is no such file.
 
     Examples
     --------
@@ -418,16 +468,35 @@ def load(path: str | os.PathLike[str]) -> StateSpace:
     >>> hk.load(path) == sys
     True
     """
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in ("A", "B", "C") if k not in data.files]
-        if missing:
-            raise ValueError(f"{os.fspath(path)} lacks the arrays {missing}; expected A, B, C[, D, dt]")
-        D = data["D"] if "D" in data.files else None
-        dt = None
-        if "dt" in data.files:
-            raw = float(np.asarray(data["dt"]).reshape(()))
-            dt = None if np.isnan(raw) or raw == 0 else raw
-        return StateSpace(data["A"], data["B"], data["C"], D, dt)
+    name = os.fspath(path)
+    try:
+        data = np.load(name, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{name}: not a readable .npz archive ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"{name}: a single array ({type(data).__name__}), not an .npz archive of A, B, C[, D, dt]; "
+            "write one with StateSpace.save or numpy.savez"
+        )
+    try:
+        with data:
+            arrays = {k: data[k] for k in ("A", "B", "C", "D", "dt") if k in data.files}
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{name}: a corrupt .npz archive or unreadable array ({exc})") from None
+    missing = [k for k in ("A", "B", "C") if k not in arrays]
+    if missing:
+        raise ValueError(f"{name} lacks the arrays {missing}; expected A, B, C[, D, dt]")
+    dt = None
+    if "dt" in arrays:
+        raw = arrays["dt"]
+        if raw.size != 1 or raw.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name}: dt must be one number (NaN or 0: continuous time), got a {raw.dtype} array of "
+                f"shape {raw.shape}"
+            )
+        value = float(raw.reshape(()))
+        dt = None if np.isnan(value) or value == 0 else value
+    return StateSpace(arrays["A"], arrays["B"], arrays["C"], arrays.get("D"), dt)
 
 
 def from_control(sys: Any) -> StateSpace:
@@ -500,6 +569,10 @@ def c2d(sys: StateSpace, dt: float, method: str = "zoh") -> StateSpace:
     dt = check_dt(dt)
     if dt is None:
         raise ValueError("c2d needs a positive sampling time dt, got None")
+    if not isinstance(method, str) or method.lower() not in ("zoh", "tustin", "bilinear"):
+        raise ValueError(
+            f"unknown discretization method {method!r}; use one of 'zoh', 'tustin' (alias 'bilinear')"
+        )
     n, m = sys.n, sys.m
     A, B, C, D = sys.matrices
     method = method.lower()

@@ -124,6 +124,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         train_precision=args.precision,
         base_steps=args.base_steps,
     )
+    from .config import parse_spec
+    from .methods import check_method
+
+    for spec in cfg.methods:  # every method spec checked before the first cell trains
+        check_method(*parse_spec(spec))
     out = Path(args.out or f"runs/{cfg.name}")
     run_experiment(cfg, out, device=args.device, cache_dir=args.cache_dir, progress=not args.no_progress)
     from .ddp import init_distributed
@@ -201,6 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"hankelid-bench: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: a short message and the shell's conventional status 128 + SIGINT, no traceback;
+        # finished cells are on disk and a rerun resumes from them.
+        print("hankelid-bench: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

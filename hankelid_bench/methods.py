@@ -40,6 +40,7 @@ __all__ = [
     "HARNESS_OPTIONS",
     "METHODS",
     "apply_method",
+    "check_method",
     "count_trainable",
     "reference_lora_config",
 ]
@@ -171,6 +172,85 @@ METHODS: dict[str, Callable[[torch.nn.Module, int, dict], Any] | None] = {
 }
 
 
+def _config_class(name: str) -> Any:
+    if name.startswith("hrm"):
+        from hankelid_torch import HRMConfig
+
+        return HRMConfig
+    if name == "ssmlora":
+        from hankelid_torch import SSMLoRAConfig
+
+        return SSMLoRAConfig
+    from peft import LoraConfig
+
+    return LoraConfig
+
+
+def check_method(name: str, options: dict[str, Any] | None = None) -> None:
+    """Validate a method spec before anything runs: known method, known options, valid values.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`METHODS`.
+    options : dict, optional
+        The spec's options (``hrm:d_state=8`` gives ``{"d_state": 8}``).
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown method, the unknown option (with the accepted ones) or the bad value.
+
+    Examples
+    --------
+    >>> check_method("hrm", {"d_state": 4})
+    >>> check_method("hrm", {"d": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'hrm': option 'd' is not accepted; ...
+    """
+    import dataclasses
+
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
+    options = {k: v for k, v in (options or {}).items() if k not in HARNESS_OPTIONS}
+    if METHODS[name] is None:
+        if options:
+            raise ValueError(f"method {name!r} takes no options, got {sorted(options)}")
+        return
+    cls = _config_class(name)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    # set by the harness, or PEFT bookkeeping rather than method options
+    fixed = {
+        "site",
+        "seed",
+        "lora_dropout",
+        "target_modules",
+        "use_dora",
+        "r",
+        "lora_alpha",
+        "peft_type",
+        "task_type",
+        "auto_mapping",
+        "base_model_name_or_path",
+        "revision",
+        "peft_version",
+        "inference_mode",
+        "how_to_load",
+    }
+    for key in options:
+        if key not in fields or key in fixed:
+            accepted = sorted((fields - fixed) | set(HARNESS_OPTIONS))
+            raise ValueError(
+                f"method {name!r}: option {key!r} is not accepted; accepted: {', '.join(accepted)}"
+            )
+    probe = {"r": 1} if not name.startswith("hrm") else {}
+    try:
+        cls(**probe, **options)  # the config's own checks name the bad value
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"method {name!r}: {exc}") from None
+
+
 def apply_method(
     base: torch.nn.Module,
     name: str,
@@ -218,8 +298,7 @@ def apply_method(
     """
     from peft import get_peft_model
 
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
+    check_method(name, options)
     options = {k: v for k, v in (options or {}).items() if k not in HARNESS_OPTIONS or k == "rank"}
     reference = _peft_count(base, reference_lora_config(reference_rank))
     torch.manual_seed(seed)

@@ -90,12 +90,14 @@ class SSMAdapter(nn.Module):
         Upper end of that range.
     hankel_order : int, optional
         Order ``N`` of the full system for ``init="hankel"`` (default ``4 d``).
-    hankel_gramians : {"empirical", "exact"}
-        Gramians of the Hankel initialization.
-    hankel_length : int
-        Empirical Gramian estimator: length of the random Gaussian input sequences.
-    hankel_trajectories : int, optional
-        Empirical Gramian estimator: their number (``None``: the estimator's default).
+    hankel_gramians : {"horizon", "exact", "empirical"}
+        Gramians of the Hankel initialization (see
+        [`hankel_reduction`][hankelid_torch.init.hankel_reduction]; default: the closed-form
+        Gramians over the horizon ``hankel_length``).
+    hankel_length, hankel_trajectories : int
+        Horizon of the ``"horizon"`` and ``"empirical"`` Gramians (the length of the empirical
+        estimator's random Gaussian input sequences), and the number of those sequences
+        (``None``: the estimator's default; ``"empirical"`` only).
     seed : int, optional
         Seed for the initialization (default: torch's global RNG).
     out_features : int, optional
@@ -141,7 +143,7 @@ class SSMAdapter(nn.Module):
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
         hankel_order: int | None = None,
-        hankel_gramians: str = "empirical",
+        hankel_gramians: str = "horizon",
         hankel_length: int = 1024,
         hankel_trajectories: int | None = None,
         seed: int | None = None,
@@ -164,6 +166,8 @@ class SSMAdapter(nn.Module):
             )
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
+        if not math.isfinite(float(gate_init)):
+            raise ValueError(f"gate_init must be finite, got {gate_init!r}")
         self.hidden_size = int(hidden_size)
         self.in_features = int(hidden_size)
         self.out_features = int(hidden_size if out_features is None else out_features)
@@ -306,6 +310,27 @@ class SSMAdapter(nn.Module):
 
             return super()._apply(keep_precision, recurse)
         return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        # A checkpoint with NaN/inf parameters would make every output NaN with no error: refuse it
+        # before anything of this adapter is copied.
+        for key, value in state_dict.items():
+            if (
+                key.startswith(prefix)
+                and isinstance(value, torch.Tensor)
+                and value.is_floating_point()
+                and not value.is_meta
+                and not bool(torch.isfinite(value).all())
+            ):
+                bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
+                raise ValueError(
+                    f"refusing to load {key!r}: it contains {bad} values (a corrupt or diverged adapter)"
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     @property
     def _dtype(self) -> torch.dtype:

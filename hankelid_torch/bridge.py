@@ -34,7 +34,7 @@ Markov parameters are the adapter's impulse response sample for sample.
 from __future__ import annotations
 
 import math
-import warnings
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -363,10 +363,9 @@ def reduce_adapters(
     reducing.  An adapter whose gate is exactly 0 contributes nothing; it is reduced without
     its gate (so its dynamics survive for later training) and reported with zero HSVs.
     """
-    if order is None and tol is None:
-        raise ValueError("give an order or a tol")
+    layers = _check_reduction_request(model, order, tol, adapter_name)
     report = ReductionReport()
-    for lname, layer in adapter_layers(model):
+    for lname, layer in layers:
         if isinstance(layer, SSMAdapter):
             items = [(None, layer)]
         else:
@@ -409,6 +408,43 @@ def reduce_adapters(
     return report
 
 
+def _check_order_value(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an integer state count, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{what} must be >= 1, got {value}")
+    return int(value)
+
+
+def _check_reduction_request(
+    model: nn.Module, order: Any, tol: Any, adapter_name: str | None
+) -> list[tuple[str, nn.Module]]:
+    """Validate everything ``reduce_adapters`` is asked before any adapter changes; return the layers."""
+    if order is None and tol is None:
+        raise ValueError("give an order or a tol")
+    layers = adapter_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} holds no HRM adapters: nothing to reduce")
+    if isinstance(order, Mapping):
+        unknown = sorted(str(k) for k in order if k not in dict(layers))
+        if unknown:
+            raise KeyError(
+                f"order names layers that hold no HRM adapter: {unknown}; layers: {[n for n, _ in layers]}"
+            )
+        for key, value in order.items():
+            _check_order_value(value, f"order[{key!r}]")
+    elif order is not None:
+        _check_order_value(order, "order")
+    if tol is not None:
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not math.isfinite(tol) or tol <= 0:
+            raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    if adapter_name is not None:
+        names = {k for _, layer in layers if not isinstance(layer, SSMAdapter) for k in layer.hrm_ssm}
+        if adapter_name not in names:
+            raise ValueError(f"no HRM adapter named {adapter_name!r}; the model has {sorted(names)}")
+    return layers
+
+
 def _sync_layer_bookkeeping(layer: nn.Module, adapter_name: str | None, order: int) -> None:
     # The PEFT layer records each adapter's state size next to the module (LoRA's `r` dict).
     sizes = getattr(layer, "d_state", None)
@@ -420,8 +456,9 @@ def _sync_peft_config(model: nn.Module, report: ReductionReport) -> None:
     """Record the reduced orders in the PEFT config so that a saved model loads back.
 
     Each reduced layer gets its order in ``d_state_pattern`` (keyed by the block's name in the
-    base model) and the config switches to ``parametrization="modal"`` -- when every adapter of
-    that name is modal now; a mix of parametrizations cannot be described by one config.
+    base model).  When every adapter of that name is modal now, the config switches to
+    ``parametrization="modal"``; after a partial reduction the reduced layers are recorded in
+    ``parametrization_pattern`` instead, so a saved copy loads back layer by layer exactly.
     """
     configs = getattr(model, "peft_config", None)
     if not isinstance(configs, dict):
@@ -441,10 +478,8 @@ def _sync_peft_config(model: nn.Module, report: ReductionReport) -> None:
         }
         if kinds == {"modal"}:
             cfg.parametrization = "modal"
-        else:
-            warnings.warn(
-                f"adapter {name!r} now mixes parametrizations {sorted(kinds)}; its PEFT config cannot "
-                "describe that, so a saved copy will not load back: reduce every layer of it",
-                UserWarning,
-                stacklevel=3,
-            )
+            cfg.parametrization_pattern = {}
+        else:  # a partial reduction: the reduced layers are modal, the others keep theirs
+            for r in (r for r in report if r.adapter == name):
+                key = getattr(layers[r.layer], "_hrm_key", None) or r.layer
+                cfg.parametrization_pattern[key] = "modal"

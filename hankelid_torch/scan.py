@@ -119,7 +119,15 @@ def fft_scan(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     -------
     Tensor, shape (..., L, c), dtype of ``u``
         Computed in float32 (float64 when ``u`` or ``kernel`` is float64) with autocast
-        disabled, then cast back to ``u.dtype``.
+        disabled, then cast back to ``u.dtype``; an integer or bool ``u`` gives the computation
+        dtype (the result is not truncated to integers).
+
+    Raises
+    ------
+    TypeError
+        If ``u`` or ``kernel`` is not a tensor, or is complex (the scan is real).
+    ValueError
+        If the shapes do not match.
 
     Examples
     --------
@@ -129,8 +137,17 @@ def fft_scan(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     >>> fft_scan(u, k)[0, :, 0]
     tensor([1.0000, 0.5000, 0.2500, 2.1250])
     """
+    for name, t in (("u", u), ("kernel", kernel)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"fft_scan: {name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.is_complex():
+            raise TypeError(
+                f"fft_scan: {name} is {t.dtype}; the scan is real (rfft/irfft) -- scan the real and "
+                "imaginary parts separately"
+            )
     L, _ = _check_time_axis(u, kernel)
-    out_dtype = u.dtype
+    # integer/bool sequences are promoted (to the default float dtype) rather than truncated back
+    out_dtype = u.dtype if u.is_floating_point() else _compute_dtype(u, kernel)
     dtype = _compute_dtype(u, kernel)
     with _no_autocast(u.device):
         n = fft_size(L)
@@ -277,6 +294,11 @@ def ssm_kernel(
     if isinstance(length, bool) or int(length) != length or length < 1:
         raise ValueError(f"length must be a positive integer, got {length!r}")
     length = int(length)
+    for name, M in (("A", A), ("B", B), ("C", C)):
+        if not isinstance(M, torch.Tensor):
+            raise TypeError(f"ssm_kernel: {name} must be a torch.Tensor, got {type(M).__name__}")
+    if A.dim() not in (1, 2):
+        raise ValueError(f"A must be 1-D (diagonal) or square 2-D, got shape {tuple(A.shape)}")
     B = _as_2d(B, "B", column=True)
     C = _as_2d(C, "C", column=False)
     n = A.shape[0]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from peft.config import PeftConfig
 from peft.utils import PeftType
 
-__all__ = ["HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
+__all__ = ["HOW_TO_LOAD", "HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
 
 #: Parameter-name prefix of the method. transformers' ``load_adapter``/``delete_adapter`` derive it
 #: from the type as ``peft_type.value.lower() + "_"``, so it must be exactly ``"hrm_"``.
@@ -21,9 +24,20 @@ SITE_TARGETS = {
     "attention": r"(.*\.)?layers\.\d+\.self_attn",
 }
 
+#: Saved in every ``adapter_config.json`` (``how_to_load``) and in the adapter's model card. Without the
+#: import PEFT fails with ``KeyError: 'HRM'`` in ``PEFT_TYPE_TO_CONFIG_MAPPING[peft_type]``, a plain dict
+#: lookup that happens before anything in the saved files is interpreted, so the files are the only
+#: place where the instruction can reach the user.
+HOW_TO_LOAD = (
+    "import hankelid_torch before loading this adapter: it registers the HRM method with PEFT "
+    "(PeftType.HRM); without it PEFT raises KeyError: 'HRM'. Then PeftModel.from_pretrained, "
+    "AutoPeftModelForCausalLM.from_pretrained and transformers' model.load_adapter work as for LoRA."
+)
+_CARD_HEADING = "## Loading this HRM adapter"
+
 _INITS = ("s4d", "random", "hankel")
 _PARAMETRIZATIONS = ("s4d", "modal")
-_GRAMIANS = ("empirical", "exact")
+_GRAMIANS = ("horizon", "exact", "empirical")
 
 
 def ensure_peft_type(name: str) -> PeftType:
@@ -121,16 +135,24 @@ class HRMConfig(PeftConfig):
         Upper end of the range of ``Δ``.
     hankel_order : int, optional
         Order ``N`` of the richer system reduced by ``init="hankel"`` (default: chosen by the adapter).
-    hankel_gramians : {"empirical", "exact"}
-        Gramians used by ``init="hankel"``.
+    hankel_gramians : {"horizon", "exact", "empirical"}
+        Gramians used by ``init="hankel"``: ``"horizon"`` (default) the exact Gramians over the
+        horizon ``hankel_length`` in closed form (the mean of the ``"empirical"`` Gaussian-input
+        estimate, without its noise, and far cheaper), ``"exact"`` the
+        infinite-horizon Lyapunov Gramians, ``"empirical"`` the Monte-Carlo estimate.
     hankel_length : int
-        Length of the random input sequences of the empirical Gramians.
+        Horizon of the ``"horizon"`` and ``"empirical"`` Gramians (the length of the empirical
+        estimator's random input sequences).
     hankel_trajectories : int, optional
         Number of random trajectories of the empirical Gramians.
     d_state_pattern : dict of str to int
         Per-block state sizes overriding ``d_state``, like LoRA's ``rank_pattern``. A key is a module
         name (``"model.layers.3.mlp"``), a regular expression matched against the end of the module
         name (``r"layers\.(0|1)\.mlp"``), or a layer index (``"3"``).
+    parametrization_pattern : dict of str to str
+        Per-block parametrizations overriding ``parametrization`` (same keys as
+        ``d_state_pattern``). [`reduce_adapters`][hankelid_torch.reduce_adapters] fills it when
+        it reduces only some layers, so that the saved adapter loads back exactly.
     layers_to_transform : int or list of int, optional
         Only adapt blocks of these layer indices.
     layers_pattern : str or list of str, optional
@@ -140,6 +162,9 @@ class HRMConfig(PeftConfig):
         its name, so results do not depend on the order of creation). ``None`` uses torch's global RNG.
     modules_to_save : list of str, optional
         Extra modules trained in full and saved with the adapter (e.g. a classification head).
+    how_to_load : str
+        Set by the class (not an option): the instruction saved in ``adapter_config.json`` that
+        ``hankelid_torch`` must be imported before the adapter is loaded.
 
     Examples
     --------
@@ -172,14 +197,21 @@ class HRMConfig(PeftConfig):
         default=None, metadata={"help": "Order of the richer system reduced by the Hankel init."}
     )
     hankel_gramians: str = field(
-        default="empirical", metadata={"help": "Gramians of the Hankel init: 'empirical' or 'exact'."}
+        default="horizon",
+        metadata={"help": "Gramians of the Hankel init: 'horizon', 'exact' or 'empirical'."},
     )
-    hankel_length: int = field(default=1024, metadata={"help": "Length of the empirical-Gramian inputs."})
+    hankel_length: int = field(
+        default=1024, metadata={"help": "Horizon of the 'horizon'/'empirical' Gramians (input length)."}
+    )
     hankel_trajectories: int | None = field(
         default=None, metadata={"help": "Number of empirical-Gramian trajectories."}
     )
     d_state_pattern: dict = field(
         default_factory=dict, metadata={"help": "Per-module state sizes: {name | regex | layer index: d}."}
+    )
+    parametrization_pattern: dict = field(
+        default_factory=dict,
+        metadata={"help": "Per-module parametrizations: {name | regex | layer index: 's4d' | 'modal'}."},
     )
     layers_to_transform: list[int] | int | None = field(
         default=None, metadata={"help": "Only adapt these layer indices."}
@@ -191,10 +223,14 @@ class HRMConfig(PeftConfig):
     modules_to_save: list[str] | None = field(
         default=None, metadata={"help": "Extra modules trained in full and saved with the adapter."}
     )
+    how_to_load: str = field(
+        default=HOW_TO_LOAD, metadata={"help": "How to load a saved copy (written to adapter_config.json)."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.peft_type = HRM_PEFT_TYPE
+        self.how_to_load = HOW_TO_LOAD  # a copy saved by an older version gets today's instruction
         _check_int("d_state", self.d_state)
         if self.site not in SITE_TARGETS:
             raise ValueError(f"site must be one of {tuple(SITE_TARGETS)}, got {self.site!r}")
@@ -210,6 +246,10 @@ class HRMConfig(PeftConfig):
                 "init='hankel' loads a balanced truncation (real and complex poles), which only "
                 "parametrization='modal' holds exactly"
             )
+        if isinstance(self.gate_init, bool) or not isinstance(self.gate_init, (int, float)):
+            raise ValueError(f"gate_init must be a real number, got {self.gate_init!r}")
+        if not math.isfinite(self.gate_init):
+            raise ValueError(f"gate_init must be finite, got {self.gate_init!r}")
         if not (0 < self.dt_min < self.dt_max):
             raise ValueError(f"need 0 < dt_min < dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
         _check_int("hankel_length", self.hankel_length)
@@ -222,6 +262,20 @@ class HRMConfig(PeftConfig):
         self.d_state_pattern = {str(k): v for k, v in self.d_state_pattern.items()}
         for key, value in self.d_state_pattern.items():
             _check_int(f"d_state_pattern[{key!r}]", value)
+        if not isinstance(self.parametrization_pattern, dict):
+            raise ValueError(
+                f"parametrization_pattern must be a dict, got {type(self.parametrization_pattern).__name__}"
+            )
+        self.parametrization_pattern = {str(k): v for k, v in self.parametrization_pattern.items()}
+        for key, value in self.parametrization_pattern.items():
+            if value not in _PARAMETRIZATIONS:
+                raise ValueError(
+                    f"parametrization_pattern[{key!r}] must be one of {_PARAMETRIZATIONS}, got {value!r}"
+                )
+            if self.init == "hankel" and value == "s4d":
+                raise ValueError(
+                    f"parametrization_pattern[{key!r}]='s4d' cannot hold init='hankel' (modal only)"
+                )
         if self.target_modules is None:
             self.target_modules = SITE_TARGETS[self.site]
         elif isinstance(self.target_modules, (list, tuple)):
@@ -230,6 +284,29 @@ class HRMConfig(PeftConfig):
             self.exclude_modules = set(self.exclude_modules)
         if isinstance(self.layers_to_transform, (list, tuple, set)):
             self.layers_to_transform = sorted(int(i) for i in self.layers_to_transform)
+
+    def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
+        """Save ``adapter_config.json`` and add a "Loading" section to the directory's model card.
+
+        PEFT writes the model card (``README.md``) before the config; the section saying
+        ``import hankelid_torch`` is added to it (or to a new card) once.
+        """
+        super().save_pretrained(save_directory, **kwargs)
+        card = Path(save_directory) / "README.md"
+        text = card.read_text(encoding="utf-8") if card.is_file() else ""
+        if _CARD_HEADING not in text:
+            section = (
+                f"{_CARD_HEADING}\n\n"
+                "This is an HRM adapter (a state-space model beside each block) from `hankelid_torch`. "
+                "PEFT does not know the method until `hankelid_torch` is imported, so import it first "
+                "(without it PEFT raises `KeyError: 'HRM'`):\n\n"
+                "```python\n"
+                "import hankelid_torch  # registers the HRM method with PEFT\n"
+                "from peft import PeftModel\n\n"
+                "model = PeftModel.from_pretrained(base_model, path)\n"
+                "```\n"
+            )
+            card.write_text((text.rstrip() + "\n\n" if text.strip() else "") + section, encoding="utf-8")
 
 
 def _check_int(name: str, value: object) -> None:

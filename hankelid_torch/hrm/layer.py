@@ -11,7 +11,7 @@ from torch import nn
 
 from .context import HRMContext
 
-__all__ = ["MERGE_MESSAGE", "HRMLayer", "HRMMergeError"]
+__all__ = ["MERGE_MESSAGE", "HRMLayer", "HRMMergeError", "block_features", "model_hidden_size"]
 
 MERGE_MESSAGE = (
     "HRM adapters cannot be merged into the base weights: the SSM mixes information along the sequence, "
@@ -24,21 +24,108 @@ class HRMMergeError(ValueError):
     """Raised by every attempt to merge HRM adapters into the base weights."""
 
 
-def _infer_features(module: nn.Module) -> tuple[int, int]:
-    """(input, output) sizes of a block: its first and last ``Linear`` (gate/down, q/o), or the ``Linear``."""
+def _linear_features(module: nn.Module) -> tuple[int, int] | None:
+    """(input, output) widths of a single projection: ``nn.Linear`` or transformers' ``Conv1D``."""
     if isinstance(module, nn.Linear):
         return module.in_features, module.out_features
-    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
-    config = getattr(module, "config", None)
-    hidden = getattr(module, "hidden_size", None) or getattr(config, "hidden_size", None)
-    in_features = linears[0].in_features if linears else hidden
-    out_features = linears[-1].out_features if linears else hidden
-    if not in_features or not out_features:
+    # transformers' Conv1D (GPT-2) stores its weight as (in, out); matched by name so that torch-only
+    # installs do not import transformers here
+    weight = getattr(module, "weight", None)
+    if type(module).__name__ == "Conv1D" and isinstance(weight, torch.Tensor) and weight.dim() == 2:
+        return int(weight.shape[0]), int(weight.shape[1])
+    return None
+
+
+def _config_hidden_size(config: Any) -> int | None:
+    hidden = getattr(config, "hidden_size", None)
+    if hidden is None and hasattr(config, "get_text_config"):
+        hidden = getattr(config.get_text_config(), "hidden_size", None)
+    return int(hidden) if isinstance(hidden, int) and not isinstance(hidden, bool) else None
+
+
+def model_hidden_size(model: nn.Module, key: str = "") -> int | None:
+    """The hidden size of the (sub-)model that holds block ``key``, or ``None``.
+
+    The deepest module on the path to ``key`` that carries a ``config`` decides, so that a block of
+    a vision tower inside a multimodal model gets the tower's width, not the language model's.
+    """
+    hidden = _config_hidden_size(getattr(model, "config", None))
+    module = model
+    for part in [p for p in key.split(".") if p][:-1]:
+        module = getattr(module, part, None)
+        if module is None:
+            break
+        found = _config_hidden_size(getattr(module, "config", None))
+        hidden = found if found is not None else hidden
+    return hidden
+
+
+def block_features(module: nn.Module, hidden_size: int | None = None) -> tuple[int, int]:
+    """(input, output) widths of a block an HRM adapter sits beside.
+
+    A projection (``nn.Linear``, GPT-2's ``Conv1D``) has its own widths.  Any other block (an MLP,
+    a mixture-of-experts block, a self-attention block) maps the residual stream to itself, so both
+    widths are the model's ``hidden_size`` -- read from the model configuration, never from the
+    order in which the block registers its sub-layers (Phi-3's attention registers ``o_proj``
+    before ``qkv_proj``; a Qwen-MoE block ends with a 1-wide shared-expert gate).
+
+    Parameters
+    ----------
+    module : nn.Module
+        The block.
+    hidden_size : int, optional
+        The model's hidden size (default: the block's own ``hidden_size`` or ``config.hidden_size``).
+
+    Returns
+    -------
+    tuple of int
+        ``(in_features, out_features)``.
+
+    Raises
+    ------
+    ValueError
+        If no hidden size is known, or the block has parameters none of which has a dimension of
+        that size (it does not act on the residual stream).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> attn = nn.Module()
+    >>> attn.o_proj, attn.qkv_proj = nn.Linear(8, 8), nn.Linear(8, 24)   # Phi-3's order
+    >>> block_features(attn, hidden_size=8)
+    (8, 8)
+    >>> block_features(nn.Linear(8, 3))
+    (8, 3)
+    """
+    features = _linear_features(module)
+    if features is not None:
+        return features
+    if hidden_size is None:
+        config = getattr(module, "config", None)
+        hidden_size = getattr(module, "hidden_size", None) or getattr(config, "hidden_size", None)
+    if not isinstance(hidden_size, int) or isinstance(hidden_size, bool) or hidden_size < 1:
         raise ValueError(
-            f"cannot infer the feature sizes of {type(module).__name__}: target a block that contains "
-            "nn.Linear layers (an MLP or attention block), an nn.Linear, or a module with `hidden_size`"
+            f"cannot tell the width of {type(module).__name__}: the model has no config.hidden_size; target "
+            "nn.Linear layers instead, or a block of a transformers model"
         )
-    return int(in_features), int(out_features)
+    # Widths the block visibly works with: its projections' declared sizes (quantized layers keep
+    # in_features/out_features while their weights are packed) and its parameters' dimensions.
+    widths = {dim for p in module.parameters() for dim in p.shape}
+    for sub in module.modules():
+        widths.update(
+            v
+            for v in (getattr(sub, "in_features", None), getattr(sub, "out_features", None))
+            if isinstance(v, int)
+        )
+        features = _linear_features(sub)
+        widths.update(features or ())
+    if any(True for _ in module.parameters()) and hidden_size not in widths:
+        raise ValueError(
+            f"{type(module).__name__} does not act on the hidden states of width {hidden_size} (no parameter "
+            "has that size): target the MLP or self-attention block of a decoder layer (site='mlp' or "
+            "site='attention') or nn.Linear layers"
+        )
+    return int(hidden_size), int(hidden_size)
 
 
 def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
@@ -66,13 +153,24 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         Name of the first adapter.
     key : str
         The block's qualified name in the model (identifies its decoding state).
+    hidden_size : int, optional
+        The model's hidden size: the width of a block that is not a single projection (see
+        [`block_features`][hankelid_torch.hrm.layer.block_features]).
     **adapter_kwargs
         Passed to :meth:`update_layer`.
     """
 
     adapter_layer_names = ("hrm_ssm",)
 
-    def __init__(self, base_layer: nn.Module, adapter_name: str, *, key: str = "", **adapter_kwargs: Any):
+    def __init__(
+        self,
+        base_layer: nn.Module,
+        adapter_name: str,
+        *,
+        key: str = "",
+        hidden_size: int | None = None,
+        **adapter_kwargs: Any,
+    ):
         super().__init__()
         self.base_layer = base_layer
         self.hrm_ssm = nn.ModuleDict()
@@ -81,7 +179,7 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         self._active_adapter = adapter_name
         self._hrm_key = key
         self._hrm_ctx: HRMContext | None = None
-        self.in_features, self.out_features = _infer_features(base_layer)
+        self.in_features, self.out_features = block_features(base_layer, hidden_size)
         self.update_layer(adapter_name, **adapter_kwargs)
 
     def update_layer(

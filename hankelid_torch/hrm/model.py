@@ -16,7 +16,7 @@ from torch import nn
 
 from .config import HRM_PREFIX, SITE_TARGETS, HRMConfig
 from .context import install_context, uninstall_context
-from .layer import MERGE_MESSAGE, HRMLayer, HRMMergeError
+from .layer import MERGE_MESSAGE, HRMLayer, HRMMergeError, model_hidden_size
 
 __all__ = ["HRMModel"]
 
@@ -34,21 +34,31 @@ def _layer_index(key: str, layers_pattern: str | list[str] | None) -> int | None
     return None
 
 
-def resolve_d_state(config: HRMConfig, key: str) -> int:
-    """State size of block ``key``: ``d_state_pattern`` by name, regex or layer index, else ``d_state``."""
-    pattern = config.d_state_pattern
+def _resolve_pattern(pattern: dict, key: str, layers_pattern: Any, default: Any) -> Any:
+    """The value for block ``key`` in a per-block pattern: by name, regex or layer index, else ``default``."""
     if not pattern:
-        return config.d_state
+        return default
     if key in pattern:
         return pattern[key]
     regex_keys = [k for k in pattern if not k.isdigit()]
     matched = get_pattern_key(regex_keys, key)  # LoRA's rank_pattern rule: regex on the name's end
     if matched != key:
         return pattern[matched]
-    index = _layer_index(key, config.layers_pattern)
+    index = _layer_index(key, layers_pattern)
     if index is not None and str(index) in pattern:
         return pattern[str(index)]
-    return config.d_state
+    return default
+
+
+def resolve_d_state(config: HRMConfig, key: str) -> int:
+    """State size of block ``key``: ``d_state_pattern`` by name, regex or layer index, else ``d_state``."""
+    return _resolve_pattern(config.d_state_pattern, key, config.layers_pattern, config.d_state)
+
+
+def resolve_parametrization(config: HRMConfig, key: str) -> str | None:
+    """Parametrization of block ``key``: ``parametrization_pattern``, else ``parametrization``."""
+    pattern = getattr(config, "parametrization_pattern", None) or {}
+    return _resolve_pattern(pattern, key, config.layers_pattern, config.parametrization)
 
 
 def _block_seed(seed: int | None, key: str) -> int | None:
@@ -100,7 +110,7 @@ class HRMModel(BaseTuner):
         kwargs = {
             "d_state": resolve_d_state(peft_config, current_key),
             "init": peft_config.init,
-            "parametrization": peft_config.parametrization,
+            "parametrization": resolve_parametrization(peft_config, current_key),
             "gate_init": peft_config.gate_init,
             "dt_min": peft_config.dt_min,
             "dt_max": peft_config.dt_max,
@@ -114,7 +124,13 @@ class HRMModel(BaseTuner):
         if isinstance(target, HRMLayer):
             target.update_layer(adapter_name, **kwargs)
             return
-        new_module = HRMLayer(target, adapter_name, key=current_key, **kwargs)
+        new_module = HRMLayer(
+            target,
+            adapter_name,
+            key=current_key,
+            hidden_size=model_hidden_size(self.model, current_key),
+            **kwargs,
+        )
         if adapter_name not in self.active_adapters:
             new_module.requires_grad_(False)
         self._replace_module(parent, target_name, new_module, target)
@@ -122,6 +138,64 @@ class HRMModel(BaseTuner):
     def inject_adapter(self, model: nn.Module, adapter_name: str, *args: Any, **kwargs: Any) -> None:
         super().inject_adapter(model, adapter_name, *args, **kwargs)
         install_context(model, [m for m in model.modules() if isinstance(m, HRMLayer)])
+
+    def add_weighted_adapter(
+        self,
+        adapters: list[str],
+        weights: list[float],
+        adapter_name: str,
+        combination_type: str = "parallel",
+        *,
+        order: int | None = None,
+        tol: float | None = None,
+        **lora_options: Any,
+    ) -> Any:
+        r"""A new adapter whose output is exactly \( \sum_i w_i y_i \) (\( y_i \): adapter ``adapters[i]``).
+
+        Built at every block as the weighted parallel connection of the adapters' systems
+        ([`parallel_connection`][hankelid_torch.combine.parallel_connection]: block-diagonal
+        state, the weights on the outputs), loaded exactly in the modal parametrization with gate
+        1.  With ``order`` or ``tol`` the sum is balance-truncated back, with the bound
+        \( \|G - G_r\|_\infty \le 2 \sum_{j>r} \sigma_j \) reported per block.  The new adapter
+        is not activated (``set_adapter(adapter_name)``); its config records the per-block state
+        sizes, so it saves and loads back like any other.
+
+        Parameters
+        ----------
+        adapters : list of str
+            Existing adapters, present at the same blocks.
+        weights : list of float
+            One finite weight per adapter (any sign).
+        adapter_name : str
+            Name of the new adapter.
+        combination_type : {"parallel", "cat", "linear"}
+            All three mean the exact parallel connection (``"cat"``/``"linear"`` accepted for
+            LoRA-style calls); SVD/TIES/DARE merges are refused.
+        order, tol : optional
+            Balanced truncation of each block's sum to ``order`` states (clipped to the sum's
+            order), or to the smallest order whose bound is ``<= tol``.
+
+        Returns
+        -------
+        ReductionReport
+            One entry per block: order of the sum, order kept, HSVs and error bound (0 unreduced).
+
+        Raises
+        ------
+        ValueError
+            Unknown or misplaced adapters, a weight count mismatch or non-finite weight, an
+            existing ``adapter_name``, an unsupported ``combination_type`` or LoRA-only option.
+        """
+        if lora_options:
+            raise ValueError(
+                f"options {sorted(lora_options)} belong to LoRA's SVD/TIES merges; HRM adapters combine "
+                "exactly by parallel connection (order= or tol= balance-truncate the sum)"
+            )
+        from ..combine import add_weighted_adapter
+
+        return add_weighted_adapter(
+            self, adapters, weights, adapter_name, combination_type=combination_type, order=order, tol=tol
+        )
 
     # Merging: a sequence-mixing adapter has no weight-space equivalent.
     def _check_merge_allowed(self) -> None:

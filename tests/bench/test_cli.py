@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -62,6 +63,62 @@ def test_errors_exit_2(tmp_path, capsys):
     assert main(["run", "--config", "no-such-preset"]) == 2
     assert main(["report", str(tmp_path)]) == 2
     assert "no results" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("hrm:d=0", "method 'hrm': option 'd' is not accepted; accepted: .*d_state"),
+        ("hrm:d_state=0", "method 'hrm': d_state must be a positive integer, got 0"),
+        ("lora:lora_dropout=0.1", "method 'lora': option 'lora_dropout' is not accepted"),
+        ("hrm:gate_init=nan", "method 'hrm': gate_init must be finite"),
+        ("none:rank_x=1", "method 'none' takes no options"),
+        ("nope", "unknown method 'nope'"),
+    ],
+)
+def test_bad_method_spec_exits_2_before_anything_runs(tmp_path, tiny_config, capsys, spec, message):
+    out = tmp_path / "out"
+    status = main(
+        ["run", "--config", str(tiny_config), "--methods", spec, "--out", str(out), "--no-progress"]
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert re.search(message, err), err
+    assert "Traceback" not in err and not out.exists()  # nothing ran, nothing was written
+
+
+def test_ctrl_c_exits_130_with_a_short_message(tmp_path, tiny_config, capsys, monkeypatch):
+    import hankelid_bench.runner as runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_experiment", interrupted)
+    status = main(["run", "--config", str(tiny_config), "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 130
+    assert err.strip() == "hankelid-bench: interrupted"
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch: ~15 s on the shared machine
+def test_ctrl_c_in_a_real_process(tmp_path, tiny_config):
+    """SIGINT while the command runs: exit status 130, one line on stderr, no traceback."""
+    script = (
+        "import sys, signal, threading, os\n"
+        "import hankelid_bench.runner as runner\n"
+        "def slow(*a, **k):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    threading.Event().wait(30)\n"
+        "runner.run_experiment = slow\n"
+        "from hankelid_bench.cli import main\n"
+        f"args = ['run', '--config', {str(tiny_config)!r}, '--out', {str(tmp_path / 'o')!r}]\n"
+        "sys.exit(main(args))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "hankelid-bench: interrupted"
 
 
 def test_ddp_two_processes_gloo(tmp_path, tiny_config):

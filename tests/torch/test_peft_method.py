@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
+from packaging.version import Version  # noqa: E402
 from peft import PeftConfig, PeftModel, get_peft_model  # noqa: E402
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING, PEFT_TYPE_TO_PREFIX_MAPPING, PEFT_TYPE_TO_TUNER_MAPPING  # noqa: E402
 from peft.utils import PeftType  # noqa: E402
@@ -199,6 +200,25 @@ def test_save_and_peft_from_pretrained_are_bit_identical(
     assert all(p.requires_grad for n, p in lazy.named_parameters() if ".hrm_ssm." in n)
 
 
+def _transformers_peft_requirement() -> str | None:
+    """The minimum peft version the installed transformers' adapter API checks for (its own constant)."""
+    try:
+        from transformers.integrations import peft as integration
+    except ImportError:  # pragma: no cover - transformers without the PEFT integration
+        return None
+    return getattr(integration, "MIN_PEFT_VERSION", None)
+
+
+_PEFT_NEEDED = _transformers_peft_requirement()
+
+
+@pytest.mark.skipif(
+    _PEFT_NEEDED is not None and Version(peft.__version__) < Version(_PEFT_NEEDED),
+    reason=(
+        f"the installed transformers requires peft >= {_PEFT_NEEDED} for load_adapter/disable_adapters "
+        f"(transformers.integrations.peft.MIN_PEFT_VERSION); installed peft is {peft.__version__}"
+    ),
+)
 def test_transformers_load_adapter_is_bit_identical(make_mistral, token_batch, tmp_path):
     ids, mask = pad(token_batch([7, 4]), "left")
     model = hrm(make_mistral(), init="random", parametrization="modal")
