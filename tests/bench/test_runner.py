@@ -45,6 +45,14 @@ RECORD_KEYS = {
     "diverged",
     "device",
     "world_size",
+    "resolved_options",
+    "base_seed",
+    "lr",
+    "gate_lr",
+    "lr_selection",
+    "eval_samples",
+    "constant_predictor",
+    "top_prediction_frac",
 }
 
 
