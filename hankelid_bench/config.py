@@ -156,7 +156,7 @@ class ExperimentConfig:
                 continue
             if key.startswith("train_"):
                 train[key[6:]] = value
-            elif key.startswith("base_") and key != "base_path":
+            elif key.startswith("base_") and key not in ("base_path", "base_seeds"):
                 base[key[5:]] = value
             else:
                 top[key] = value

@@ -15,6 +15,7 @@ hrm_attn    HRM adapters at the attention sites (``site="attention"``)
 lora        LoRA on q_proj, v_proj (the reference tier)
 lora_mlp    LoRA on gate_proj, up_proj, down_proj
 dora        DoRA (weight-decomposed LoRA) on q_proj, v_proj
+dora_mlp    DoRA on gate_proj, up_proj, down_proj
 ssmlora     SSMLoRA (interval-sparse q/v insertion, as published)
 none        nothing (zero-shot base in ``adapt``; the plain transformer in ``scratch``)
 full        every base parameter (full fine-tuning)
@@ -258,6 +259,7 @@ METHODS: dict[str, Callable[[torch.nn.Module, int, dict], Any] | None] = {
     "lora": _lora_family(_QV, dora=False),
     "lora_mlp": _lora_family(_MLP, dora=False),
     "dora": _lora_family(_QV, dora=True),
+    "dora_mlp": _lora_family(_MLP, dora=True),
     "ssmlora": _ssmlora,
     "none": None,
     "full": None,
