@@ -57,6 +57,7 @@ __all__ = [
     "RESULTS_FILE",
     "SCHEMA",
     "cell_key",
+    "hsv_ratio_orders",
     "read_base_quality",
     "read_records",
     "run_experiment",
@@ -154,8 +155,20 @@ def _test_eval_options(cfg: Any, device: Any, dist: Any) -> dict[str, Any]:
     )
 
 
-def _hsv_orders(model: torch.nn.Module, ratio: float) -> dict[str, int]:
-    """Per adapter layer: the number of Hankel singular values >= ``ratio`` x the largest."""
+def hsv_ratio_orders(model: torch.nn.Module, ratio: float) -> dict[str, int]:
+    """Per HRM adapter layer: the number of Hankel singular values ``>= ratio`` x the largest.
+
+    The orders of the paper's reduction rule (HSV / sigma_1 >= 0.01), for
+    :func:`hankelid_torch.reduce_adapters` (``order=`` a mapping). At least 1 per layer.
+
+    Examples
+    --------
+    >>> from hankelid_torch.adapter import SSMAdapter
+    >>> net = torch.nn.Sequential(SSMAdapter(4, 6, gate_init=0.5, seed=0))
+    >>> orders = hsv_ratio_orders(net, 1e-12)
+    >>> list(orders.values())   # every state is above a negligible threshold
+    [6]
+    """
     import hankelid as hk
     from hankelid_torch import adapter_layers, to_state_space
 
@@ -173,7 +186,7 @@ def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress
     from hankelid_torch import reduce_adapters
 
     if "reduce_hsv_ratio" in options:
-        order: Any = _hsv_orders(model, float(options["reduce_hsv_ratio"]))
+        order: Any = hsv_ratio_orders(model, float(options["reduce_hsv_ratio"]))
     else:
         order = int(options["reduce_to"])
     reduce_adapters(model, order=order, gramians=options.get("reduce_gramians", "exact"))

@@ -27,7 +27,15 @@ from .ddp import Dist, all_reduce_sum
 from .metrics import bits_per_char
 from .tasks import IGNORE, Task
 
-__all__ = ["TrainConfig", "adapter_gates", "evaluate", "is_gate", "resolve_device", "train"]
+__all__ = [
+    "TrainConfig",
+    "adapter_gates",
+    "evaluate",
+    "is_gate",
+    "optimizer_groups",
+    "resolve_device",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -142,9 +150,33 @@ def is_gate(name: str) -> bool:
     return name == "gate" or name.endswith(".gate")
 
 
-def _param_groups(
-    model: torch.nn.Module, config: TrainConfig, lr: float, gate_lr: float, only: str | None
+def optimizer_groups(
+    model: torch.nn.Module, config: TrainConfig, lr: float, gate_lr: float, only: str | None = None
 ) -> list[dict[str, Any]]:
+    """AdamW parameter groups: the method's parameters, and the gates (own rate, no weight decay).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    config : TrainConfig
+        Its ``weight_decay`` applies to the non-gate group.
+    lr, gate_lr : float
+        The two learning rates.
+    only : {None, "gate"}
+        ``"gate"``: the gate group alone.
+
+    Returns
+    -------
+    list of dict
+        ``{"params", "lr", "weight_decay"}`` per non-empty group, non-gate group first.
+
+    Examples
+    --------
+    >>> from hankelid_torch.adapter import SSMAdapter
+    >>> groups = optimizer_groups(SSMAdapter(4, 2), TrainConfig(weight_decay=0.1), 1e-3, 3e-2)
+    >>> [(len(g["params"]), g["lr"], g["weight_decay"]) for g in groups]
+    [(4, 0.001, 0.1), (1, 0.03, 0.0)]
+    """
     if only not in (None, "gate"):
         raise ValueError(f"only must be None or 'gate', got {only!r}")
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -218,7 +250,7 @@ def train(
     total = config.steps if steps is None else steps
     lr = config.lr if lr is None else float(lr)
     gate_lr = gate_lr if gate_lr is not None else (config.gate_lr if config.gate_lr is not None else lr)
-    groups = _param_groups(model, config, lr, float(gate_lr), only)
+    groups = optimizer_groups(model, config, lr, float(gate_lr), only)
     params = [p for g in groups for p in g["params"]]
     if not params or total == 0:
         return []
