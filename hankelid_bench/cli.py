@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lr-grid", nargs="+", type=float, help="select each run's rate on the val split")
     run.add_argument("--gate-lr-grid", nargs="+", type=float, help="candidate rates of HRM gates")
     run.add_argument("--val-samples", type=int, help="validation samples for the rate selection")
+    run.add_argument(
+        "--lr-select",
+        choices=["per_run", "first_seed"],
+        help="select in every run, or in the first seed only",
+    )
     run.add_argument("--base-seeds", nargs="+", type=int, help="pre-training seeds of the base model")
     run.add_argument("--eval-samples", type=int)
     run.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="auto = bf16 on CUDA")
@@ -127,6 +132,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         train_lr_grid=None if args.lr_grid is None else tuple(args.lr_grid),
         train_gate_lr_grid=None if args.gate_lr_grid is None else tuple(args.gate_lr_grid),
         train_val_samples=args.val_samples,
+        train_lr_select=args.lr_select,
         base_seeds=args.base_seeds,
         train_eval_samples=args.eval_samples,
         train_precision=args.precision,

@@ -148,7 +148,10 @@ def lr_table(records: list[dict[str, Any]]) -> str | None:
                 _rate(r["lr"]) + (f" / {_rate(r['gate_lr'])}" if r.get("gate_lr") is not None else "")
             ] += 1
         chosen = ", ".join(f"{k} (x{v})" for k, v in sorted(counts.items()))
-        lines.append(f"| {task} | {method} | {len(rs[0]['lr_selection']['candidates'])} | {chosen} |")
+        n_cand = max(len(r["lr_selection"].get("candidates", [])) for r in rs)
+        inherited = sum(1 for r in rs if "selected_on_seed" in r["lr_selection"])
+        note = f" ({inherited} runs reuse the first seed's choice)" if inherited else ""
+        lines.append(f"| {task} | {method} | {n_cand} | {chosen}{note} |")
     return "\n".join(lines)
 
 

@@ -14,8 +14,10 @@ Record fields (``schema`` 2): ``task``, ``family``, ``task_params``, ``T``, ``me
 ``base``, ``trainable_params``, ``reference_params``, ``param_gap``, ``adapter_config``, ``steps``,
 ``batch_size`` (global), ``lr`` and ``gate_lr`` (the rates used: selected ones under a grid),
 ``lr_selection`` (null without a grid; else ``split``, ``selected`` and every candidate's
-``lr``, ``gate_lr``, validation score ``val`` and ``diverged``), ``value`` (test metric after
-training at the selected rate), ``value_before`` (before training), ``nll``, ``eval_samples``,
+``lr``, ``gate_lr``, validation score ``val`` and ``diverged``; under ``lr_select =
+"first_seed"`` the later seeds hold ``lr``, ``gate_lr`` and ``selected_on_seed`` instead),
+``value`` (test metric after training at the selected rate), ``value_before`` (before training),
+``nll``, ``eval_samples``,
 ``constant_predictor`` (classification: the model gives one class for every test sample) and
 ``top_prediction_frac``, ``history`` (step, loss, gates), ``analysis`` (per-layer HRM analysis or
 ``[]``), ``reduced`` (two-phase results or null), ``diverged`` (null, or why training stopped:
@@ -48,7 +50,7 @@ from .base_model import ByteCodec, base_quality, build_model, load_base_model, p
 from .config import ExperimentConfig, parse_spec
 from .ddp import Dist, init_distributed
 from .methods import apply_method, count_trainable, expand_recipe
-from .selection import lr_candidates, select_best
+from .selection import Candidate, lr_candidates, select_best
 from .tasks import make_task
 from .train import adapter_gates, batch_tensors, evaluate, resolve_device, train
 
@@ -298,7 +300,7 @@ def _fit(model, task, codec, cfg, options, cand, *, seed, device, dist, progress
     return out, val
 
 
-def _run_cell(cfg, bases, spec, *, device, dist, progress, log) -> dict[str, Any]:
+def _run_cell(cfg, bases, spec, *, device, dist, progress, log, chosen=None) -> dict[str, Any]:
     task_spec, method_spec, seed, base_seed = spec
     task = _task(task_spec)
     name, raw_options = parse_spec(method_spec)
@@ -329,6 +331,11 @@ def _run_cell(cfg, bases, spec, *, device, dist, progress, log) -> dict[str, Any
     candidates = lr_candidates(
         cfg.train, has_gate=bool(adapter_gates(model)), scale=float(options.get("lr_scale", 1.0))
     )
+    inherited = None
+    if chosen is not None and len(candidates) > 1:
+        # lr_select = "first_seed": the first seed of this (task, method, base) selected already.
+        inherited = chosen
+        candidates = [Candidate(chosen["lr"], chosen["gate_lr"])]
     select = len(candidates) > 1
     # Every candidate starts from the same initial adapter (a copy), on the same batch stream.
     initial = copy.deepcopy(model) if select else None
@@ -390,7 +397,7 @@ def _run_cell(cfg, bases, spec, *, device, dist, progress, log) -> dict[str, Any
         "batch_size": cfg.train.batch_size * dist.world_size,
         "lr": lr.lr,
         "gate_lr": lr.gate_lr,
-        "lr_selection": selection.as_dict() if select else None,
+        "lr_selection": selection.as_dict() if select else inherited,
         "value": after["value"],
         "value_before": before["value"],
         "nll": after["nll"],
@@ -403,9 +410,9 @@ def _run_cell(cfg, bases, spec, *, device, dist, progress, log) -> dict[str, Any
         "diverged": diverged,
     }
     record.update(wall_s=time.perf_counter() - start, device=device, world_size=dist.world_size)
-    chosen = f", lr {lr.lr:g}" + (f" gate {lr.gate_lr:g}" if lr.gate_lr is not None else "") if select else ""
+    rate = f", lr {lr.lr:g}" + (f" gate {lr.gate_lr:g}" if lr.gate_lr is not None else "") if select else ""
     log(
-        f"{'':<22} -> {task.metric} {after['value']:.4f} (before {before['value']:.4f}{chosen}), "
+        f"{'':<22} -> {task.metric} {after['value']:.4f} (before {before['value']:.4f}{rate}), "
         f"{record['wall_s']:.0f} s"
     )
     return record
@@ -487,8 +494,23 @@ def run_experiment(
                 f"base {quality['base']} (seed {base_seed}): bpc "
                 + ", ".join(f"T={k}: {v:.4f}" for k, v in quality["bpc"].items())
             )
+    first_seed = cfg.seeds[0]
+    selected = {
+        (r["task"], r["method"], r.get("base_seed", 0)): r
+        for r in read_records(out)
+        if r["seed"] == first_seed and r.get("lr_selection") and "candidates" in r["lr_selection"]
+    }
     for spec in tqdm(todo, desc="cells", disable=not progress or not dist.is_main):
-        record = _run_cell(cfg, bases, spec, device=device, dist=dist, progress=progress, log=say)
+        chosen = None
+        if cfg.train.lr_select == "first_seed" and spec[2] != first_seed:
+            prior = selected.get((_task(spec[0]).label, spec[1], spec[3]))
+            if prior is not None:
+                chosen = {"lr": prior["lr"], "gate_lr": prior["gate_lr"], "selected_on_seed": first_seed}
+        record = _run_cell(
+            cfg, bases, spec, device=device, dist=dist, progress=progress, log=say, chosen=chosen
+        )
+        if spec[2] == first_seed and record.get("lr_selection"):
+            selected[(record["task"], record["method"], spec[3])] = record
         if dist.is_main:
             _append(out, record)
     dist.barrier()

@@ -6,6 +6,10 @@ Every method gets the same candidate rates (``TrainConfig.lr_grid``; the method 
 same batch stream; the candidate with the best validation metric is kept and only it is scored on
 the test split, so the test set never takes part in the choice. A diverged candidate is recorded
 and skipped. Without grids the single candidate is ``(lr, gate_lr)`` and no validation pass runs.
+
+``TrainConfig.lr_select = "first_seed"`` runs the selection only in the first seed of each (task,
+method, base seed) and trains the other seeds at the rate it chose (their records say so): a grid
+of K candidates then costs K - 1 extra trainings per group instead of per run.
 """
 
 from __future__ import annotations

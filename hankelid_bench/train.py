@@ -55,6 +55,7 @@ class TrainConfig:
     lr_grid: tuple[float, ...] = ()
     gate_lr_grid: tuple[float, ...] = ()
     val_samples: int = 512
+    lr_select: str = "per_run"
     weight_decay: float = 0.0
     warmup: float = 0.1
     grad_clip: float = 1.0
@@ -81,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive and finite, got {self.lr}")
         if not 0.0 <= self.warmup < 1.0:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.lr_select not in ("per_run", "first_seed"):
+            raise ValueError(f"lr_select must be 'per_run' or 'first_seed', got {self.lr_select!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
 

@@ -171,3 +171,15 @@ def test_base_seed_axis_and_base_quality(tmp_path):
     # resuming with the same base seeds does nothing new
     assert len(_run(_cfg(base_seeds=[0, 1], tasks=["charlm:T=16"]), tmp_path / "r", tmp_path / "c")) == 2
     assert np.isfinite([r["value"] for r in records]).all()
+
+
+def test_first_seed_selection_is_reused(tmp_path):
+    grid = TrainConfig(**TINY, lr_grid=(1e-3, 3e-1), lr_select="first_seed")
+    recs = _run(_cfg(seeds=[4, 5, 6], train=grid), tmp_path / "r", tmp_path / "c")
+    first, *later = sorted(recs, key=lambda r: r["seed"])
+    assert first["seed"] == 4 and len(first["lr_selection"]["candidates"]) == 2
+    for r in later:
+        assert r["lr_selection"] == {"lr": first["lr"], "gate_lr": None, "selected_on_seed": 4}
+        assert r["lr"] == first["lr"]
+    with pytest.raises(ValueError, match="lr_select"):
+        TrainConfig(lr_select="best")
