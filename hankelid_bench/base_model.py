@@ -10,7 +10,8 @@ The pre-training length ``seq_len`` should be the evaluation length of the chara
 base model evaluated beyond the positions it was trained on measures length extrapolation, which
 favours methods that adapt attention. ``sliding_window`` (Mistral's windowed attention) bounds
 what attention can see: ``layers`` x ``sliding_window`` positions back at most. ``formats`` names
-the synthetic prompt formats mixed in (answers masked). :func:`base_quality` measures the result.
+the synthetic prompt formats mixed in (answers masked).
+[`base_quality`][hankelid_bench.base_model.base_quality] measures the result.
 
 Any local HuggingFace checkpoint can replace it (``--base-model PATH``); bytes are then mapped to
 the tokenizer's byte-fallback tokens ``<0x00>``..``<0xFF>`` (as in Mistral / Llama tokenizers).

@@ -10,7 +10,8 @@ P^{T-j} \); the suffix maps it deterministically, so the final state has the pus
 table and suffix is \( \max q \). ``j = 0`` is the table-only predictor.
 
 An adapted model that scores at or below these numbers has not shown state tracking. For the
-permutation task (:class:`.tasks.PermTask`) every such baseline sits at chance 1/n (for large T).
+permutation task ([`PermTask`][hankelid_bench.tasks.PermTask]) every such baseline sits at
+chance 1/n (for large T).
 """
 
 from __future__ import annotations

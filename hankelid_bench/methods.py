@@ -23,9 +23,10 @@ full        every base parameter (full fine-tuning)
 
 Harness options, valid for every method and not passed on: ``rank`` (overrides matching for the
 LoRA family), ``reduce_to`` / ``reduce_gramians`` / ``finetune_steps`` (two-phase HRM, see
-:mod:`.runner`), ``hankel_inputs=task`` with ``hankel_samples`` (HRM with ``init=hankel``: redo the
-Hankel init with the data Gramian of ``hankel_samples`` training sequences, default 64, recorded
-through the frozen model; :func:`hankelid_torch.hankel_init_from_data`), and:
+[`runner`][hankelid_bench.runner]), ``hankel_inputs=task`` with ``hankel_samples`` (HRM with
+``init=hankel``: redo the Hankel init with the data Gramian of ``hankel_samples`` training
+sequences, default 64, recorded through the frozen model;
+[`hankel_init_from_data`][hankelid_torch.data_init.hankel_init_from_data]), and:
 
 - ``lr_scale``: multiplies the method's learning rates (and every candidate of a learning-rate grid);
 - ``b_std`` (HRM): rescale the input matrix ``B`` to entries of standard deviation ``b_std``
@@ -35,8 +36,9 @@ through the frozen model; :func:`hankelid_torch.hankel_init_from_data`), and:
 - ``finetune`` = ``full`` (default) or ``gate``: what the fine-tuning after reduction trains;
 - ``equal_steps``: the two phases share the cell's step budget (``steps - finetune_steps`` before
   the reduction), and the reported value is the final, reduced and fine-tuned model's;
-- ``recipe=paper`` (HRM): the HRM paper's recipe, expanded by :func:`expand_recipe` — a full-order
-  S4D adapter (``d_state=32``, ``init=s4d``, ``parametrization=s4d``, ``dt_min=1e-4``, ``b_std=1``,
+- ``recipe=paper`` (HRM): the HRM paper's recipe, expanded by
+  [`expand_recipe`][hankelid_bench.methods.expand_recipe] — a full-order S4D adapter
+  (``d_state=32``, ``init=s4d``, ``parametrization=s4d``, ``dt_min=1e-4``, ``b_std=1``,
   ``gate_init=0.01``, learning rate x 2.5), balanced truncation at HSV / sigma_1 >= 0.01, then
   gate-only fine-tuning, at equal total steps. Explicit options override the recipe's (e.g.
   ``hrm:recipe=paper,finetune=full``). Its trainable count is the full-order one: it is not

@@ -158,8 +158,9 @@ def lr_table(records: list[dict[str, Any]]) -> str | None:
 def shortcut_table(records: list[dict[str, Any]], n: int) -> str | None:
     """Markdown table of chance, majority class and the exact shortcut baselines per accuracy task.
 
-    The baselines (:func:`.baselines.shortcut_baselines`) are the Bayes predictors that see the
-    transition table and the last ``j`` symbols only, scored on the same fixed test set.
+    The baselines ([`shortcut_baselines`][hankelid_bench.baselines.shortcut_baselines]) are the
+    Bayes predictors that see the transition table and the last ``j`` symbols only, scored on the
+    same fixed test set.
     """
     from .baselines import chance_level, shortcut_baselines
     from .tasks import make_task
@@ -247,11 +248,11 @@ def paired_table(records: list[dict[str, Any]], reference: str = "lora") -> str:
 
     Rows are per task (pairs = base seeds x seeds) and pooled over the tasks sharing a metric
     (pairs = task x base seed x seed) — pooling leaves out every task where the method or the
-    reference is flagged by :func:`constant_note` (a constant predictor's accuracy is a label
-    frequency, not a result), and the row names the tasks left out. ``diff`` is
-    mean(method - reference) in the metric's units with Student-t and percentile-bootstrap 95 %
-    CIs; ``d_z`` the paired effect size; wins respect the metric's direction (lower bits per
-    character wins).
+    reference is flagged by [`constant_note`][hankelid_bench.report.constant_note] (a constant
+    predictor's accuracy is a label frequency, not a result), and the row names the tasks left
+    out. ``diff`` is mean(method - reference) in the metric's units with Student-t and
+    percentile-bootstrap 95 % CIs; ``d_z`` the paired effect size; wins respect the metric's
+    direction (lower bits per character wins).
     """
     lines = [
         f"| scope | method vs {reference} | pairs | mean diff | t 95% CI | bootstrap 95% CI | d_z "

@@ -161,7 +161,7 @@ def hsv_ratio_orders(model: torch.nn.Module, ratio: float) -> dict[str, int]:
     """Per HRM adapter layer: the number of Hankel singular values ``>= ratio`` x the largest.
 
     The orders of the paper's reduction rule (HSV / sigma_1 >= 0.01), for
-    :func:`hankelid_torch.reduce_adapters` (``order=`` a mapping). At least 1 per layer.
+    [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters] (``order=`` a mapping). At least 1 per layer.
 
     Examples
     --------

@@ -71,7 +71,8 @@ def lr_candidates(config: TrainConfig, *, has_gate: bool, scale: float = 1.0) ->
 
 @dataclass
 class Selection:
-    """Outcome of :func:`select_best`: the chosen candidate, its result and every candidate's score."""
+    """Outcome of [`select_best`][hankelid_bench.selection.select_best]: the chosen candidate, its
+    result and every candidate's score."""
 
     best: Candidate | None
     result: Any

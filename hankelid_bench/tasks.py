@@ -22,13 +22,13 @@ state is the position (``A, B, ...``) of the item that starts at ``A``, and a tr
 ``(p q)`` moves it from ``p`` to ``q`` or back. Prompt ``S<n>|``, the ``T`` symbols, ``=`` and
 the final position, e.g. ``S3|abc=C``. Transpositions generate S_n (non-solvable for n >= 5), and
 the final position is close to uniform: knowing the alphabet, or any short suffix, predicts it no
-better than chance 1/n (:mod:`.baselines` computes this exactly).
+better than chance 1/n ([`baselines`][hankelid_bench.baselines] computes this exactly).
 
 Lag recall (``lag``): ``L|``, ``T`` symbols from an alphabet of ``m`` letters, ``=`` and the symbol
 ``lag`` positions before the end (``lag = 1``: the last one), e.g. ``L|abcd=c`` (T=4, lag=2).
 Chance is 1/m. A linear recurrence can carry the symbol for ``lag`` steps; attention cannot when
 ``lag`` exceeds the base model's receptive field (layers x ``sliding_window``, see
-:class:`.base_model.BaseModelSpec`).
+[`BaseModelSpec`][hankelid_bench.base_model.BaseModelSpec]).
 
 Parity (``parity``): ``P|`` then ``T`` bits ``0/1`` then ``=`` and the parity of the *whole*
 sequence (number of ones mod 2), predicted once at the end, e.g. ``P|1101=1``.

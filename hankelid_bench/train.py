@@ -5,8 +5,8 @@ The optimiser is AdamW over the trainable parameters only, with linear warm-up o
 HRM gate alpha of each adapter, parameters named ``...gate``) form their own parameter group with
 their own learning rate ``gate_lr`` (default: ``lr``) and **no weight decay**, as in the HRM paper's
 code; ``train(..., only="gate")`` trains the gates alone (gate-only fine-tuning). The learning-rate
-grids ``lr_grid`` / ``gate_lr_grid`` are not used here: :mod:`.selection` runs one training per
-candidate and keeps the best on the validation split. Losses are
+grids ``lr_grid`` / ``gate_lr_grid`` are not used here: [`selection`][hankelid_bench.selection]
+runs one training per candidate and keeps the best on the validation split. Losses are
 the causal-LM cross entropy on the scored positions only (the answer for DFA / parity, every
 position after the first for character LM). On CUDA the forward pass runs under bf16 autocast by
 default (``precision="auto"``); HRM scans upcast to float32 internally.
