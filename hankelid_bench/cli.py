@@ -161,7 +161,7 @@ def _cmd_list() -> int:
     for name, cls in TASK_FAMILIES.items():
         print(f"task:    {name:<8} {cls.__doc__.splitlines()[0]}")
     print(
-        "         spec examples: dfa:k=4,T=64  perm:n=5,T=64  lag:lag=192,T=256  parity:T=64  charlm:T=256"
+        "         spec examples: dfa:k=4,T=64  perm:n=5,T=64  lag:lag=160,T=252  parity:T=64  charlm:T=256"
         "  charlm:T=256,path=/data/enwik8"
     )
     print("methods: " + ", ".join(METHODS))
