@@ -284,10 +284,17 @@ def _fit(model, task, codec, cfg, options, cand, *, seed, device, dist, progress
         precision=cfg.train.precision,
         dist=dist,
     )
-    out: dict[str, Any] = {"model": model, "history": history, "reduced": None, "full_value": None}
+    out: dict[str, Any] = {
+        "model": model,
+        "history": history,
+        "reduced": None,
+        "full_value": None,
+        "full_eval": None,
+    }
     val = math.nan
     if two_phase:
-        out["full_value"] = evaluate(model, task, codec, **_test_eval_options(cfg, device, dist))["value"]
+        out["full_eval"] = evaluate(model, task, codec, **_test_eval_options(cfg, device, dist))
+        out["full_value"] = out["full_eval"]["value"]
         if select and not equal:
             val = evaluate(model, task, codec, **val_ev)["value"]
         out["reduced"] = _two_phase(
@@ -368,10 +375,11 @@ def _run_cell(cfg, bases, spec, *, device, dist, progress, log, chosen=None) -> 
     else:
         outcome, lr = selection.result, selection.best
         final, history, reduced = outcome["model"], outcome["history"], outcome["reduced"]
-        after = evaluate(final, task, codec, **ev)
         if reduced is not None and not options.get("equal_steps", False):
-            # Classic two-phase: the headline value is the full-order model's, the reduction a side result.
-            after = {**after, "value": outcome["full_value"]}
+            # Classic two-phase: the headline is the full-order model's, the reduction a side result.
+            after = outcome["full_eval"]
+        else:
+            after = evaluate(final, task, codec, **ev)
     record = {
         "schema": SCHEMA,
         "experiment": cfg.name,

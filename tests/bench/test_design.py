@@ -153,3 +153,45 @@ def test_pooling_leaves_out_constant_predictor_tasks():
     assert f"| 6 | {np.mean(diffs):+.4f} |" in pooled[0]
     assert constant_note([_rec("c", "hrm", 0, 0.26, True), _rec("c", "hrm", 1, 0.3, False)]).startswith("⚠")
     assert constant_note([_rec("a", "hrm", 0, 0.2), _rec("a", "hrm", 1, 0.3)]) == ""
+
+
+class _Fixed(torch.nn.Module):
+    """A 'model' whose logits come from a fixed function of the input ids."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, input_ids):
+        return type("Out", (), {"logits": self.fn(input_ids)})()
+
+
+def test_top_prediction_fraction_flags_constant_predictors():
+    from hankelid_bench.base_model import ByteCodec
+    from hankelid_bench.tasks import DFATask
+    from hankelid_bench.train import evaluate
+
+    task, codec = DFATask(T=6, k=3), ByteCodec.identity()
+
+    def constant(ids):
+        logits = torch.zeros(*ids.shape, 256)
+        logits[..., ord("B")] = 1.0
+        return logits
+
+    out = evaluate(_Fixed(constant), task, codec, n=40, batch_size=16)
+    assert out["top_prediction_frac"] == 1.0
+    # a fixed random map of the current token: its predictions vary with the input
+    proj = torch.randn(256, 256, generator=torch.Generator().manual_seed(0))
+
+    def varying(ids):
+        return proj[ids]
+
+    out = evaluate(_Fixed(varying), task, codec, n=40, batch_size=16)
+    batch = next(task.eval_batches("test", 40, 40))
+    # independent count: the argmax over the candidate letters at the position before the answer
+    scores = proj[torch.as_tensor(batch.tokens[:, -2])][:, list(batch.candidates)]
+    counts = np.bincount(scores.argmax(dim=1).numpy(), minlength=3)
+    assert out["top_prediction_frac"] == pytest.approx(counts.max() / 40)
+    assert out["value"] == pytest.approx(
+        float((np.array(batch.candidates)[scores.argmax(dim=1).numpy()] == batch.targets[:, -1]).mean())
+    )
