@@ -150,7 +150,7 @@ def lr_table(records: list[dict[str, Any]]) -> str | None:
         chosen = ", ".join(f"{k} (x{v})" for k, v in sorted(counts.items()))
         n_cand = max(len(r["lr_selection"].get("candidates", [])) for r in rs)
         inherited = sum(1 for r in rs if "selected_on_seed" in r["lr_selection"])
-        note = f" ({inherited} runs reuse the first seed's choice)" if inherited else ""
+        note = f" ({inherited} of {len(rs)} runs reuse their first seed's choice)" if inherited else ""
         lines.append(f"| {task} | {method} | {n_cand} | {chosen}{note} |")
     return "\n".join(lines)
 
