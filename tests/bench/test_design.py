@@ -93,7 +93,7 @@ def test_new_spec_fields_keep_old_cache_keys():
         BaseModelSpec(sliding_window=0)
 
 
-@pytest.mark.slow  # about 100 s on a loaded 2-core machine: the preset's base is 4 x 256 at 512 tokens
+@pytest.mark.slow  # 60-100 s on a shared 2-core machine: the preset's base is 4 x 256 at 512 tokens
 def test_gpu_preset_runs_unchanged_on_cpu_with_tiny_budgets(tmp_path, capsys):
     out = tmp_path / "gpu"
     argv = ["run", "--config", "gpu", "--out", str(out), "--device", "cpu", "--no-progress"]
