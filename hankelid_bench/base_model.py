@@ -6,6 +6,13 @@ parity strings whose answers are masked out of the loss. The base model thus kno
 inventory and the prompt formats — so adaptation measures state tracking, not vocabulary
 learning — but it never sees a scored answer or a topic of the character-LM task.
 
+The pre-training length ``seq_len`` should be the evaluation length of the character-LM task: a
+base model evaluated beyond the positions it was trained on measures length extrapolation, which
+favours methods that adapt attention. ``sliding_window`` (Mistral's windowed attention) bounds
+what attention can see: ``layers`` x ``sliding_window`` positions back at most. ``formats`` names
+the synthetic prompt formats mixed in (answers masked).
+[`base_quality`][hankelid_bench.base_model.base_quality] measures the result.
+
 Any local HuggingFace checkpoint can replace it (``--base-model PATH``); bytes are then mapped to
 the tokenizer's byte-fallback tokens ``<0x00>``..``<0xFF>`` (as in Mistral / Llama tokenizers).
 """
@@ -23,9 +30,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from .tasks import IGNORE, DFATask, ParityTask, pydoc_corpus
+from .tasks import IGNORE, CharLMTask, DFATask, LagTask, ParityTask, PermTask, pydoc_corpus
 
-__all__ = ["BaseModelSpec", "ByteCodec", "build_model", "default_cache_dir", "load_base_model", "pretrain"]
+__all__ = [
+    "BaseModelSpec",
+    "ByteCodec",
+    "base_quality",
+    "build_model",
+    "default_cache_dir",
+    "load_base_model",
+    "pretrain",
+    "pretrain_history",
+]
+
+#: Fields added after recipe 1 with the value that reproduces recipe 1: left out of the cache key
+#: at that value, so models cached before they existed are still found.
+_LEGACY_DEFAULTS = {"sliding_window": None, "formats": "dfa,parity"}
+_FORMATS = ("dfa", "parity", "perm", "lag")
 
 # Bumped when the pre-training recipe changes, so stale cached models are not reused.
 _RECIPE_VERSION = 1
@@ -54,6 +75,8 @@ class BaseModelSpec:
     lr: float = 3e-3
     synthetic_frac: float = 0.3
     seed: int = 0
+    sliding_window: int | None = None
+    formats: str = "dfa,parity"
 
     def __post_init__(self) -> None:
         for name in ("hidden_size", "intermediate_size", "layers", "heads", "kv_heads", "batch_size"):
@@ -67,6 +90,22 @@ class BaseModelSpec:
             raise ValueError(f"seq_len must be >= 40 to hold a DFA prompt, got {self.seq_len}")
         if not 0.0 <= self.synthetic_frac <= 1.0:
             raise ValueError(f"synthetic_frac must be in [0, 1], got {self.synthetic_frac}")
+        if self.sliding_window is not None and (
+            isinstance(self.sliding_window, bool)
+            or not isinstance(self.sliding_window, int)
+            or self.sliding_window < 1
+        ):
+            raise ValueError(
+                f"sliding_window must be a positive integer or None, got {self.sliding_window!r}"
+            )
+        names = self.format_list
+        if not names or any(f not in _FORMATS for f in names):
+            raise ValueError(f"formats must be a comma-separated subset of {_FORMATS}, got {self.formats!r}")
+
+    @property
+    def format_list(self) -> list[str]:
+        """The synthetic formats as a list (``formats`` is a comma-separated string)."""
+        return [f.strip() for f in self.formats.split(",") if f.strip()]
 
     @classmethod
     def tiny(cls, **changes: Any) -> BaseModelSpec:
@@ -76,7 +115,12 @@ class BaseModelSpec:
 
     def key(self) -> str:
         """Short hash identifying this spec (and the recipe version) in the cache."""
-        payload = json.dumps({**dataclasses.asdict(self), "recipe": _RECIPE_VERSION}, sort_keys=True)
+        fields = {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if k not in _LEGACY_DEFAULTS or v != _LEGACY_DEFAULTS[k]
+        }
+        payload = json.dumps({**fields, "recipe": _RECIPE_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -145,6 +189,8 @@ def build_model(spec: BaseModelSpec) -> torch.nn.Module:
         eos_token_id=None,
         tie_word_embeddings=True,
     )
+    if spec.sliding_window is not None:
+        config.sliding_window = spec.sliding_window
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         return MistralForCausalLM(config)
@@ -158,17 +204,28 @@ def _pretrain_batch(
     tokens = text[starts[:, None] + np.arange(length)].astype(np.int64)
     targets = tokens.copy()
     n_syn = int(rng.binomial(spec.batch_size, spec.synthetic_frac))
-    generators = (DFATask(T=length - 4 * 4 * 2 - 2, k=4), ParityTask(T=length - 4))
+    makers = {
+        "dfa": lambda: DFATask(T=length - 4 * 4 * 2 - 2, k=4),
+        "parity": lambda: ParityTask(T=length - 4),
+        "perm": lambda: PermTask(T=length - 5, n=5),
+        "lag": lambda: LagTask(T=length - 4, lag=1),
+    }
+    generators = [makers[f]() for f in spec.format_list]
     for row in range(n_syn):
-        batch = generators[row % 2].train_batch(rng, 1)
+        batch = generators[row % len(generators)].train_batch(rng, 1)
         tokens[row] = batch.tokens[0]
         # Format only: the scored answer stays out of the pre-training loss.
         targets[row] = np.where(batch.targets[0] == IGNORE, batch.tokens[0], IGNORE)
     return tokens, targets
 
 
-def pretrain(spec: BaseModelSpec, *, device: str = "cpu", progress: bool = True) -> torch.nn.Module:
-    """Pre-train a base model on the generic mixture (see the module docstring)."""
+def pretrain(
+    spec: BaseModelSpec, *, device: str = "cpu", progress: bool = True, history: list | None = None
+) -> torch.nn.Module:
+    """Pre-train a base model on the generic mixture (see the module docstring).
+
+    ``history``, if given, receives ``{"step", "loss"}`` every 10 steps (and at the end).
+    """
     from tqdm.auto import tqdm
 
     model = build_model(spec).to(device)
@@ -178,7 +235,7 @@ def pretrain(spec: BaseModelSpec, *, device: str = "cpu", progress: bool = True)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=max(spec.steps, 1))
     bar = tqdm(range(spec.steps), desc="pre-train base", disable=not progress, leave=False)
-    for _ in bar:
+    for step in bar:
         tokens, targets = (torch.from_numpy(a).to(device) for a in _pretrain_batch(spec, rng, text))
         loss = model(input_ids=tokens, labels=targets).loss
         loss.backward()
@@ -187,6 +244,8 @@ def pretrain(spec: BaseModelSpec, *, device: str = "cpu", progress: bool = True)
         sched.step()
         opt.zero_grad(set_to_none=True)
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        if history is not None and ((step + 1) % 10 == 0 or step + 1 == spec.steps):
+            history.append({"step": step + 1, "loss": loss.item()})
     return model.eval()
 
 
@@ -236,11 +295,13 @@ def load_base_model(
         if (target / "config.json").is_file():
             model = AutoModelForCausalLM.from_pretrained(target, local_files_only=True)
         else:
-            model = pretrain(spec, device=device, progress=progress).cpu()
+            history: list = []
+            model = pretrain(spec, device=device, progress=progress, history=history).cpu()
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + f".tmp{os.getpid()}")
             model.save_pretrained(tmp)
             (tmp / "spec.json").write_text(json.dumps(dataclasses.asdict(spec), indent=1))
+            (tmp / "pretrain.json").write_text(json.dumps({"history": history}))
             # Atomic publish: a concurrent run (or DDP rank) never loads a half-written model.
             try:
                 tmp.rename(target)
@@ -249,3 +310,55 @@ def load_base_model(
         codec = ByteCodec.identity()
     model.requires_grad_(False)
     return model.eval(), codec, name
+
+
+def pretrain_history(name: str, cache_dir: str | Path | None = None) -> list[dict[str, float]]:
+    """The pre-training loss curve cached with base model ``name`` (``[]`` if not recorded).
+
+    Examples
+    --------
+    >>> pretrain_history("base-000000000000", cache_dir="/nonexistent")
+    []
+    """
+    path = Path(cache_dir or default_cache_dir()) / name / "pretrain.json"
+    return json.loads(path.read_text())["history"] if path.is_file() else []
+
+
+@torch.no_grad()
+def base_quality(
+    model: torch.nn.Module,
+    codec: ByteCodec,
+    lengths: list[int],
+    *,
+    n: int = 256,
+    device: str = "cpu",
+    path: str | None = None,
+) -> dict[int, float]:
+    """Bits per character of the frozen base on the character-LM task's test split, per length.
+
+    Parameters
+    ----------
+    model, codec
+        The base model and its byte codec.
+    lengths : list of int
+        Window lengths ``T`` (the pre-training length and every evaluated ``T``): a base that is
+        much worse at the evaluation length than at its training length extrapolates.
+    n : int
+        Test windows per length.
+    path : str, optional
+        The character-LM text (default: the embedded corpus).
+
+    Examples
+    --------
+    >>> model = build_model(BaseModelSpec.tiny())
+    >>> q = base_quality(model, ByteCodec.identity(), [16], n=4)
+    >>> list(q), 6.0 < q[16] < 10.0   # an untrained model: about log2(256) = 8 bits
+    ([16], True)
+    """
+    from .train import evaluate
+
+    out = {}
+    for T in sorted(set(int(t) for t in lengths)):
+        task = CharLMTask(T=T, path=path)
+        out[T] = evaluate(model, task, codec, split="test", n=n, batch_size=32, device=device)["value"]
+    return out

@@ -74,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="training steps per cell")
     run.add_argument("--batch-size", type=int, help="per-process batch size")
     run.add_argument("--lr", type=float)
+    run.add_argument("--lr-grid", nargs="+", type=float, help="select each run's rate on the val split")
+    run.add_argument("--gate-lr-grid", nargs="+", type=float, help="candidate rates of HRM gates")
+    run.add_argument("--val-samples", type=int, help="validation samples for the rate selection")
+    run.add_argument(
+        "--lr-select",
+        choices=["per_run", "first_seed"],
+        help="select in every run, or in the first seed only",
+    )
+    run.add_argument("--base-seeds", nargs="+", type=int, help="pre-training seeds of the base model")
     run.add_argument("--eval-samples", type=int)
     run.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="auto = bf16 on CUDA")
     run.add_argument("--base-steps", type=int, help="pre-training steps of the default base model")
@@ -120,6 +129,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         train_steps=args.steps,
         train_batch_size=args.batch_size,
         train_lr=args.lr,
+        train_lr_grid=None if args.lr_grid is None else tuple(args.lr_grid),
+        train_gate_lr_grid=None if args.gate_lr_grid is None else tuple(args.gate_lr_grid),
+        train_val_samples=args.val_samples,
+        train_lr_select=args.lr_select,
+        base_seeds=args.base_seeds,
         train_eval_samples=args.eval_samples,
         train_precision=args.precision,
         base_steps=args.base_steps,
@@ -151,9 +165,15 @@ def _cmd_list() -> int:
 
     for name, cls in TASK_FAMILIES.items():
         print(f"task:    {name:<8} {cls.__doc__.splitlines()[0]}")
-    print("         spec examples: dfa:k=4,T=64  parity:T=64  charlm:T=256  charlm:T=256,path=/data/enwik8")
+    print(
+        "         spec examples: dfa:k=4,T=64  perm:n=5,T=64  lag:lag=160,T=252  parity:T=64  charlm:T=256"
+        "  charlm:T=256,path=/data/enwik8"
+    )
     print("methods: " + ", ".join(METHODS))
-    print("         options: hrm:init=s4d  hrm:reduce_to=8,finetune_steps=50  lora:rank=8")
+    print(
+        "         options: hrm:init=s4d,parametrization=modal  hrm:reduce_to=8,finetune_steps=50  "
+        "hrm:recipe=paper  hrm:recipe=paper,finetune=full  lora:rank=8  lora:lr_scale=2"
+    )
     seen = set()
     for folder in _preset_dirs():
         for path in sorted(folder.glob("*.toml")):
@@ -188,8 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     task:    dfa ...
     0
     """
+    import warnings
+
     args = _parser().parse_args(argv)
     _set_threads(getattr(args, "threads", None))
+    # transformers 5 deprecates a property PEFT still reads: one FutureWarning per wrapped model.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     try:
         if args.command == "run":
             return _cmd_run(args)

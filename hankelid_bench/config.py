@@ -7,11 +7,14 @@ the same fields as :class:`ExperimentConfig` (see ``hankelid_bench/grids/*.toml`
 
     protocol = "adapt"            # or "scratch": fresh model, all parameters trainable
     seeds = [0, 1, 2]
+    base_seeds = [0, 1]           # pre-training seeds of the base model (a grid axis; default [base.seed])
     reference_rank = 4
     tasks = ["dfa:k=4,T=64", "parity:T=64", "charlm:T=256"]
     methods = ["hrm", "lora", "dora", "ssmlora"]
     [train]                       # TrainConfig fields
     steps = 300
+    lr_grid = [1e-3, 3e-3, 1e-2, 3e-2]   # per-cell selection on the validation split
+    gate_lr_grid = [1e-2, 3e-2]          # gates' own rates (methods with gates only)
     [base]                        # BaseModelSpec fields
     steps = 300
 """
@@ -86,9 +89,9 @@ class ExperimentConfig:
 
     Examples
     --------
-    >>> cfg = ExperimentConfig(tasks=["parity:T=8"], methods=["lora"], seeds=[0, 1])
-    >>> len(cfg.cells())
-    2
+    >>> cfg = ExperimentConfig(tasks=["parity:T=8"], methods=["lora"], seeds=[0, 1], base_seeds=[0, 5])
+    >>> len(cfg.cells()), cfg.cells()[-1]
+    (4, ('parity:T=8', 'lora', 1, 5))
     """
 
     tasks: list[str] = field(default_factory=lambda: ["dfa:k=4,T=64"])
@@ -100,6 +103,7 @@ class ExperimentConfig:
     base: BaseModelSpec = field(default_factory=BaseModelSpec)
     base_path: str | None = None
     name: str = "experiment"
+    base_seeds: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -111,12 +115,28 @@ class ExperimentConfig:
             parse_spec(spec)
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        if self.base_seeds is not None:
+            if not self.base_seeds or len(set(self.base_seeds)) != len(self.base_seeds):
+                raise ValueError(f"base_seeds must be distinct and non-empty, got {self.base_seeds}")
+            if self.base_path is not None and len(self.base_seeds) > 1:
+                raise ValueError("base_seeds pre-train several base models; a --base-model checkpoint is one")
         if self.reference_rank < 1:
             raise ValueError(f"reference_rank must be positive, got {self.reference_rank}")
 
-    def cells(self) -> list[tuple[str, str, int]]:
-        """Every (task spec, method spec, seed), task-major."""
-        return [(t, m, s) for t in self.tasks for m in self.methods for s in self.seeds]
+    @property
+    def base_seed_list(self) -> list[int]:
+        """The pre-training seeds: ``base_seeds``, or ``[base.seed]``."""
+        return list(self.base_seeds) if self.base_seeds is not None else [self.base.seed]
+
+    def cells(self) -> list[tuple[str, str, int, int]]:
+        """Every (task spec, method spec, seed, base seed), base-seed-major then task-major."""
+        return [
+            (t, m, s, b)
+            for b in self.base_seed_list
+            for t in self.tasks
+            for m in self.methods
+            for s in self.seeds
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy (written next to the results)."""
@@ -136,7 +156,7 @@ class ExperimentConfig:
                 continue
             if key.startswith("train_"):
                 train[key[6:]] = value
-            elif key.startswith("base_") and key != "base_path":
+            elif key.startswith("base_") and key not in ("base_path", "base_seeds"):
                 base[key[5:]] = value
             else:
                 top[key] = value

@@ -15,6 +15,7 @@ hrm_attn    HRM adapters at the attention sites (``site="attention"``)
 lora        LoRA on q_proj, v_proj (the reference tier)
 lora_mlp    LoRA on gate_proj, up_proj, down_proj
 dora        DoRA (weight-decomposed LoRA) on q_proj, v_proj
+dora_mlp    DoRA on gate_proj, up_proj, down_proj
 ssmlora     SSMLoRA (interval-sparse q/v insertion, as published)
 none        nothing (zero-shot base in ``adapt``; the plain transformer in ``scratch``)
 full        every base parameter (full fine-tuning)
@@ -22,16 +23,38 @@ full        every base parameter (full fine-tuning)
 
 Harness options, valid for every method and not passed on: ``rank`` (overrides matching for the
 LoRA family), ``reduce_to`` / ``reduce_gramians`` / ``finetune_steps`` (two-phase HRM, see
-:mod:`.train`), ``hankel_inputs=task`` with ``hankel_samples`` (HRM with ``init=hankel``: redo the
-Hankel init with the data Gramian of ``hankel_samples`` training sequences, default 64, recorded
-through the frozen model; :func:`hankelid_torch.hankel_init_from_data`).
+[`runner`][hankelid_bench.runner]), ``hankel_inputs=task`` with ``hankel_samples`` (HRM with
+``init=hankel``: redo the Hankel init with the data Gramian of ``hankel_samples`` training
+sequences, default 64, recorded through the frozen model;
+[`hankel_init_from_data`][hankelid_torch.data_init.hankel_init_from_data]), and:
+
+- ``lr_scale``: multiplies the method's learning rates (and every candidate of a learning-rate grid);
+- ``b_std`` (HRM): rescale the input matrix ``B`` to entries of standard deviation ``b_std``
+  (the adapters draw ``B ~ N(0, 1/D_in)``; the HRM paper uses ``N(0, 1)``);
+- ``reduce_hsv_ratio`` (HRM): two-phase reduction keeping, per adapter, the states whose Hankel
+  singular value is at least this fraction of the largest (instead of a fixed ``reduce_to``);
+- ``finetune`` = ``full`` (default) or ``gate``: what the fine-tuning after reduction trains;
+- ``equal_steps``: the two phases share the cell's step budget (``steps - finetune_steps`` before
+  the reduction), and the reported value is the final, reduced and fine-tuned model's;
+- ``recipe=paper`` (HRM): the HRM paper's recipe, expanded by
+  [`expand_recipe`][hankelid_bench.methods.expand_recipe] — a full-order S4D adapter
+  (``d_state=32``, ``init=s4d``, ``parametrization=s4d``, ``dt_min=1e-4``, ``b_std=1``,
+  ``gate_init=0.01``, learning rate x 2.5), balanced truncation at HSV / sigma_1 >= 0.01, then
+  gate-only fine-tuning, at equal total steps. Explicit options override the recipe's (e.g.
+  ``hrm:recipe=paper,finetune=full``). Its trainable count is the full-order one: it is not
+  iso-parameter, and the record says so (``param_gap``).
+
+The ``parametrization`` option of HRM (``s4d`` or ``modal``) is independent of ``init`` wherever
+both exist (``init=hankel`` needs ``modal``): ``hrm:init=s4d,parametrization=modal`` starts from the
+same system as ``hrm:init=s4d`` and differs only in how training moves it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -39,9 +62,12 @@ import torch
 __all__ = [
     "HARNESS_OPTIONS",
     "METHODS",
+    "PAPER_RECIPE",
     "apply_method",
     "check_method",
     "count_trainable",
+    "expand_recipe",
+    "quiet_peft",
     "reference_lora_config",
 ]
 
@@ -52,9 +78,66 @@ HARNESS_OPTIONS = (
     "finetune_steps",
     "hankel_inputs",
     "hankel_samples",
+    "recipe",
+    "lr_scale",
+    "b_std",
+    "reduce_hsv_ratio",
+    "finetune",
+    "equal_steps",
 )
+
+#: The HRM paper's recipe (method option ``recipe=paper``); ``finetune_steps`` defaults to a fifth
+#: of the cell's steps (resolved by the runner).
+PAPER_RECIPE: dict[str, Any] = {
+    "d_state": 32,
+    "init": "s4d",
+    "parametrization": "s4d",
+    "dt_min": 1e-4,
+    "gate_init": 0.01,
+    "b_std": 1.0,
+    "lr_scale": 2.5,
+    "reduce_hsv_ratio": 0.01,
+    "finetune": "gate",
+    "equal_steps": True,
+}
 _QV = ["q_proj", "v_proj"]
 _MLP = ["gate_proj", "up_proj", "down_proj"]
+
+
+def expand_recipe(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options with ``recipe=...`` expanded (explicit options win); other options unchanged.
+
+    Examples
+    --------
+    >>> opts = expand_recipe("hrm", {"recipe": "paper", "finetune": "full"})
+    >>> opts["d_state"], opts["finetune"], opts["lr_scale"]
+    (32, 'full', 2.5)
+    >>> expand_recipe("lora", {"recipe": "paper"})
+    Traceback (most recent call last):
+    ...
+    ValueError: recipe='paper' is an HRM recipe; method 'lora' has none
+    """
+    if "recipe" not in options:
+        return dict(options)
+    if options["recipe"] != "paper":
+        raise ValueError(f"unknown recipe {options['recipe']!r}; the only recipe is 'paper'")
+    if not name.startswith("hrm"):
+        raise ValueError(f"recipe='paper' is an HRM recipe; method {name!r} has none")
+    return {**PAPER_RECIPE, **options}
+
+
+def _rescale_input_matrices(model: torch.nn.Module, b_std: float) -> None:
+    from hankelid_torch import adapter_layers
+    from hankelid_torch.bridge import get_adapter
+
+    if not (isinstance(b_std, (int, float)) and b_std > 0):
+        raise ValueError(f"b_std must be a positive number, got {b_std!r}")
+    with torch.no_grad():
+        for _, layer in adapter_layers(model):
+            ad = get_adapter(layer)
+            # The adapters draw B ~ N(0, 1 / D_in) (the modal form stores B over its per-mode
+            # normalization, which is a fixed factor per mode): one common factor gives std b_std.
+            ad.B.mul_(b_std * ad.in_features**0.5)
 
 
 def count_trainable(model: torch.nn.Module) -> int:
@@ -90,10 +173,23 @@ def _skeleton(model: torch.nn.Module) -> torch.nn.Module:
         return type(model)(copy.deepcopy(model.config))
 
 
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Silence transformers' ``is_gradient_checkpointing`` FutureWarning inside the block.
+
+    transformers 5 deprecates the property PEFT still reads when it wraps a model: one warning per
+    wrapped model (dozens per cell while matching parameter counts), noise in every grid log.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def _peft_count(model: torch.nn.Module, config: Any) -> int:
     from peft import get_peft_model
 
-    return count_trainable(get_peft_model(_skeleton(model), copy.deepcopy(config)))
+    with quiet_peft():
+        return count_trainable(get_peft_model(_skeleton(model), copy.deepcopy(config)))
 
 
 def _closest_rank(
@@ -166,6 +262,7 @@ METHODS: dict[str, Callable[[torch.nn.Module, int, dict], Any] | None] = {
     "lora": _lora_family(_QV, dora=False),
     "lora_mlp": _lora_family(_MLP, dora=False),
     "dora": _lora_family(_QV, dora=True),
+    "dora_mlp": _lora_family(_MLP, dora=True),
     "ssmlora": _ssmlora,
     "none": None,
     "full": None,
@@ -286,7 +383,7 @@ def apply_method(
     Raises
     ------
     ValueError
-        If the method is unknown.
+        If the method is unknown, or an option does not apply to it (``b_std`` without HRM).
 
     Examples
     --------
@@ -299,7 +396,11 @@ def apply_method(
     from peft import get_peft_model
 
     check_method(name, options)
-    options = {k: v for k, v in (options or {}).items() if k not in HARNESS_OPTIONS or k == "rank"}
+    options = expand_recipe(name, options or {})
+    b_std = options.get("b_std")
+    if b_std is not None and not name.startswith("hrm"):
+        raise ValueError(f"b_std applies to HRM adapters only, not to method {name!r}")
+    options = {k: v for k, v in options.items() if k not in HARNESS_OPTIONS or k == "rank"}
     reference = _peft_count(base, reference_lora_config(reference_rank))
     torch.manual_seed(seed)
     model = copy.deepcopy(base).requires_grad_(False)
@@ -308,8 +409,11 @@ def apply_method(
     if builder is not None:
         if name.startswith("hrm"):
             options = {"reference_rank": reference_rank, "seed": seed, **options}
-        config = builder(model, reference, dict(options))
-        model = get_peft_model(model, config)
+        with quiet_peft():
+            config = builder(model, reference, dict(options))
+            model = get_peft_model(model, config)
+        if b_std is not None:
+            _rescale_input_matrices(model, float(b_std))
     elif options:
         raise ValueError(f"method {name!r} takes no options, got {sorted(options)}")
     if name == "full" or all_trainable:

@@ -1,10 +1,15 @@
 """Markdown report with tables and plots from ``results.jsonl``.
 
-Sections: results per task (trainable parameters and the metric's mean ± sample std over seeds,
-before and after adaptation), paired comparisons of every method against a reference method on
-matching (task, seed) cells (wins / losses, mean difference, sign-test and Wilcoxon p-values),
-two-phase reduction results when present, and figures: metric vs T per task family with error bars,
-training-loss curves, HRM gate alpha over training, and Hankel spectra of trained adapters.
+Sections: the base model (pre-training length, bits per character at that length and at every
+evaluated T, loss curve), results per task (trainable parameters and the metric's mean ± sample std
+over seeds, before and after adaptation; constant predictors flagged), the learning rates selected
+on the validation split, the exact shortcut baselines of the automaton tasks beside chance and the
+majority class, paired comparisons of every method against a reference method on matching (task,
+base seed, seed) cells (mean difference with t and bootstrap 95 % CIs, effect size d_z, wins /
+losses, sign-test and Wilcoxon p-values; pooled rows leave out tasks where either method is a
+constant predictor), two-phase reduction results when present, and figures: metric vs T per task
+family with error bars, training-loss curves, HRM gate alpha over training, Hankel spectra of
+trained adapters and the base model's pre-training loss.
 """
 
 from __future__ import annotations
@@ -17,10 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from .runner import RESULTS_FILE, read_records
+from .runner import RESULTS_FILE, read_base_quality, read_records
 from .stats import compare_paired, summarize
 
-__all__ = ["majority_baseline", "paired_table", "results_table", "write_report"]
+__all__ = [
+    "base_table",
+    "constant_note",
+    "lr_table",
+    "majority_baseline",
+    "paired_table",
+    "results_table",
+    "shortcut_table",
+    "write_report",
+]
 
 
 def _family_label(record: dict[str, Any]) -> str:
@@ -38,6 +52,36 @@ def _group(records: Iterable[dict[str, Any]], *keys: str) -> dict[tuple, list[di
 def _fmt(values: list[float], digits: int = 4) -> str:
     s = summarize(values)
     return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
+
+
+def constant_note(records: list[dict[str, Any]]) -> str:
+    """A warning for a group of runs that are (or look like) constant predictors, else ``""``.
+
+    Runs record ``constant_predictor`` (one class for every test sample); for older records
+    without it, identical accuracies over two or more seeds are flagged as suspect.
+
+    Examples
+    --------
+    >>> rec = dict(metric="accuracy", value=0.2656, constant_predictor=None)
+    >>> constant_note([rec, rec])
+    '⚠ identical over seeds (constant predictor?)'
+    >>> constant_note([{**rec, "constant_predictor": True}, {**rec, "constant_predictor": False}])
+    '⚠ constant predictor in 1/2 seeds'
+    """
+    flags = [r.get("constant_predictor") for r in records]
+    n_const = sum(1 for f in flags if f)
+    if n_const:
+        return f"⚠ constant predictor in {n_const}/{len(records)} seeds"
+    values = [r["value"] for r in records if r.get("value") is not None]
+    if (
+        all(f is None for f in flags)
+        and records
+        and records[0]["metric"] == "accuracy"
+        and len(values) > 1
+        and len(set(values)) == 1
+    ):
+        return "⚠ identical over seeds (constant predictor?)"
+    return ""
 
 
 def results_table(records: list[dict[str, Any]]) -> str:
@@ -67,7 +111,98 @@ def results_table(records: list[dict[str, Any]]) -> str:
             f"| {protocol} | {task} | {method} | {rs[0]['trainable_params']:,} ({rs[0]['param_gap']:+.1%}) "
             f"| {rs[0]['metric']} | {_fmt([r['value'] for r in rs])} "
             f"| {_fmt([r['value_before'] for r in rs])} | {len(rs)}"
-            + (f" (+{n_div} diverged) |" if n_div else " |")
+            + (f" (+{n_div} diverged)" if n_div else "")
+            + (f" {note}" if (note := constant_note(rs)) else "")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def lr_table(records: list[dict[str, Any]]) -> str | None:
+    """Markdown table of the learning rates used per (task, method): selected rate -> number of runs.
+
+    ``None`` when no run selected its rate (no grid).
+
+    Examples
+    --------
+    >>> rec = dict(task="t", method="hrm", lr=0.01, gate_lr=0.03,
+    ...            lr_selection={"candidates": [1, 2, 3, 4]})
+    >>> print(lr_table([rec, rec]).splitlines()[-1])
+    | t | hrm | 4 | 0.01 / 0.03 (x2) |
+    """
+    rows = [r for r in records if r.get("lr_selection")]
+    if not rows:
+        return None
+    lines = [
+        "| task | method | candidates | selected lr / gate lr (runs) |",
+        "|---|---|---|---|",
+    ]
+    for (task, method), rs in _group(rows, "task", "method").items():
+        counts: dict[str, int] = defaultdict(int)
+        for r in rs:
+            counts[
+                _rate(r["lr"]) + (f" / {_rate(r['gate_lr'])}" if r.get("gate_lr") is not None else "")
+            ] += 1
+        chosen = ", ".join(f"{k} (x{v})" for k, v in sorted(counts.items()))
+        n_cand = max(len(r["lr_selection"].get("candidates", [])) for r in rs)
+        inherited = sum(1 for r in rs if "selected_on_seed" in r["lr_selection"])
+        note = f" ({inherited} of {len(rs)} runs reuse their first seed's choice)" if inherited else ""
+        lines.append(f"| {task} | {method} | {n_cand} | {chosen}{note} |")
+    return "\n".join(lines)
+
+
+def shortcut_table(records: list[dict[str, Any]], n: int) -> str | None:
+    """Markdown table of chance, majority class and the exact shortcut baselines per accuracy task.
+
+    The baselines ([`shortcut_baselines`][hankelid_bench.baselines.shortcut_baselines]) are the
+    Bayes predictors that see the transition table and the last ``j`` symbols only, scored on the
+    same fixed test set.
+    """
+    from .baselines import chance_level, shortcut_baselines
+    from .tasks import make_task
+
+    rows = {r["task"]: r for r in records if r["metric"] == "accuracy"}
+    if not rows:
+        return None
+    lasts = (0, 1, 2, 4, 8)
+    lines = [
+        "| task | chance | majority class | table only | + last 1 | + last 2 | + last 4 | + last 8 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task, r in rows.items():
+        t = make_task(r["family"], **r["task_params"])
+        n_task = int(r.get("eval_samples") or n)
+        base = shortcut_baselines(t, n_task, lasts)
+        cells = ["-"] * len(lasts)
+        if base is not None:
+            cells = [f"{base['suffix'][j]['accuracy']:.4f}" if j in base["suffix"] else "-" for j in lasts]
+        majority = majority_baseline(r["family"], r["task_params"], n_task)
+        lines.append(f"| {task} | {chance_level(t):.4f} | {majority:.4f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def base_table(run_dir: str | Path) -> str | None:
+    """Markdown table of the base models of a run (``base_quality.json``), or ``None``."""
+    rows = read_base_quality(run_dir)
+    if not rows:
+        return None
+    lengths = sorted({int(k) for q in rows for k in q["bpc"]})
+    lines = [
+        "| base | pre-training seed | pre-trained at | sliding window | final pre-training loss | "
+        + " | ".join(f"bpc T={T}" for T in lengths)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(lengths),
+    ]
+    for q in rows:
+        loss = f"{q['history'][-1]['loss']:.4f}" if q.get("history") else "-"
+        bpc = [f"{q['bpc'][str(T)]:.4f}" if str(T) in q["bpc"] else "-" for T in lengths]
+        lines.append(
+            f"| {q['base']} | {q['base_seed']} | {q.get('pretrain_seq_len') or '-'} "
+            f"| {q.get('sliding_window') or 'none'} | {loss} | " + " | ".join(bpc) + " |"
         )
     return "\n".join(lines)
 
@@ -92,57 +227,75 @@ def _test_labels(family: str, params: dict[str, Any], n: int) -> np.ndarray:
     return np.concatenate([b.targets[:, -1] for b in batches])
 
 
-def _baseline_table(records: list[dict[str, Any]], n: int) -> str | None:
-    rows = {r["task"]: r for r in records if r["metric"] == "accuracy"}
-    if not rows:
-        return None
-    lines = ["| task | majority-class accuracy (test set) |", "|---|---|"]
-    for task, r in rows.items():
-        lines.append(f"| {task} | {majority_baseline(r['family'], r['task_params'], n):.4f} |")
-    return "\n".join(lines)
-
-
 def _paired(records: list[dict[str, Any]], method: str, reference: str) -> tuple[list[float], list[float]]:
     by_cell = {
-        (r["protocol"], r["task"], r["seed"], r["method"]): r["value"]
+        (r["protocol"], r["task"], r.get("base_seed", 0), r["seed"], r["method"]): r["value"]
         for r in records
         if r["value"] is not None
     }
     a, b = [], []
-    for (protocol, task, seed, m), value in sorted(by_cell.items()):
-        other = by_cell.get((protocol, task, seed, reference))
+    for (protocol, task, base_seed, seed, m), value in sorted(by_cell.items()):
+        other = by_cell.get((protocol, task, base_seed, seed, reference))
         if m == method and other is not None:
             a.append(value)
             b.append(other)
     return a, b
 
 
+def _ci(lo_hi: tuple[float, float]) -> str:
+    lo, hi = lo_hi
+    return "-" if lo != lo else f"[{lo:+.4f}, {hi:+.4f}]"
+
+
 def paired_table(records: list[dict[str, Any]], reference: str = "lora") -> str:
     """Markdown table of paired comparisons of each method against ``reference``.
 
-    Rows are per task (pairs = seeds) and pooled over all tasks sharing a metric (pairs = task x
-    seed). ``diff`` is mean(method - reference) in the metric's units; wins respect the metric's
+    Rows are per task (pairs = base seeds x seeds) and pooled over the tasks sharing a metric
+    (pairs = task x base seed x seed) — pooling leaves out every task where the method or the
+    reference is flagged by [`constant_note`][hankelid_bench.report.constant_note] (a constant
+    predictor's accuracy is a label frequency, not a result), and the row names the tasks left
+    out. ``diff`` is mean(method - reference) in the metric's units with Student-t and
+    percentile-bootstrap 95 % CIs; ``d_z`` the paired effect size; wins respect the metric's
     direction (lower bits per character wins).
     """
     lines = [
-        f"| scope | method vs {reference} | pairs | wins | losses | ties | mean diff | sign p | Wilcoxon p |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| scope | method vs {reference} | pairs | mean diff | t 95% CI | bootstrap 95% CI | d_z "
+        "| wins | losses | ties | sign p | Wilcoxon p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    scopes = [(task, rs) for (task,), rs in _group(records, "task").items()]
-    scopes += [(f"all {metric} tasks", rs) for (metric,), rs in _group(records, "metric").items()]
-    for scope, rs in scopes:
-        higher = rs[0]["higher_is_better"]
+
+    def row(scope: str, method: str, rs: list[dict[str, Any]], note: str = "") -> None:
+        a, b = _paired(rs, method, reference)
+        if not a:
+            return
+        c = compare_paired(a, b, higher_is_better=rs[0]["higher_is_better"])
+        d_z = "-" if c.effect_size != c.effect_size else f"{c.effect_size:+.2f}"
+        lines.append(
+            f"| {scope}{note} | {method} | {c.n} | {c.mean_diff:+.4f} | {_ci(c.t_ci)} | {_ci(c.boot_ci)} "
+            f"| {d_z} | {c.wins} | {c.losses} | {c.ties} | {c.sign_p:.3g} | {c.wilcoxon_p:.3g} |"
+        )
+
+    by_task = _group(records, "task")
+    for (task,), rs in by_task.items():
+        for method in dict.fromkeys(r["method"] for r in rs):
+            if method != reference:
+                row(task, method, rs)
+    for (metric,), rs in _group(records, "metric").items():
+        tasks = list(dict.fromkeys(r["task"] for r in rs))
         for method in dict.fromkeys(r["method"] for r in rs):
             if method == reference:
                 continue
-            a, b = _paired(rs, method, reference)
-            if not a:
-                continue
-            c = compare_paired(a, b, higher_is_better=higher)
-            lines.append(
-                f"| {scope} | {method} | {c.n} | {c.wins} | {c.losses} | {c.ties} | {c.mean_diff:+.4f} "
-                f"| {c.sign_p:.3g} | {c.wilcoxon_p:.3g} |"
-            )
+            kept, dropped = [], []
+            for task in tasks:
+                runs = by_task[(task,)]
+                flagged = any(
+                    constant_note([r for r in runs if r["method"] == m]) for m in (method, reference)
+                )
+                (dropped if flagged else kept).append(task)
+            if len(kept) < 2 and not dropped:
+                continue  # one task: the pooled row would repeat the per-task one
+            note = f" (without constant-predictor tasks: {', '.join(dropped)})" if dropped else ""
+            row(f"all {metric} tasks", method, [r for r in rs if r["task"] in kept], note)
     return "\n".join(lines)
 
 
@@ -281,6 +434,25 @@ def _plot_spectra(records: list[dict[str, Any]], fig_dir: Path) -> list[str]:
     return ["adapter_spectra.png"]
 
 
+def _plot_pretraining(run_dir: Path, fig_dir: Path) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    rows = [q for q in read_base_quality(run_dir) if q.get("history")]
+    if not rows:
+        return []
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for q in rows:
+        ax.plot([h["step"] for h in q["history"]], [h["loss"] for h in q["history"]], label=q["base"])
+    ax.set_xlabel("pre-training step")
+    ax.set_ylabel("training loss (nats per token)")
+    ax.set_title("base-model pre-training")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(fig_dir / "base_pretraining.png", dpi=110)
+    plt.close(fig)
+    return ["base_pretraining.png"]
+
+
 def write_report(
     run_dir: str | Path, *, reference: str = "lora", command: str | None = None, out: str | Path | None = None
 ) -> Path:
@@ -322,36 +494,59 @@ def write_report(
     if command is None and meta.get("argv"):
         command = " ".join(["hankelid-bench", *meta["argv"][1:]])
     cfg = meta.get("config", {})
+    n_eval = int(cfg.get("train", {}).get("eval_samples", 256))
+    bases = sorted({r["base"] for r in records})
     parts = [
         f"# Results: {cfg.get('name', run_dir.name)}",
         "",
         f"Command: `{command}`" if command else "",
         "",
-        f"Protocol `{cfg.get('protocol', '?')}`; base model `{records[0]['base']}`; "
-        f"{records[0]['steps']} steps, global batch {records[0]['batch_size']}; reference tier "
+        f"Protocol `{cfg.get('protocol', '?')}`; base model{'s' if len(bases) > 1 else ''} "
+        + ", ".join(f"`{b}`" for b in bases)
+        + f"; {records[0]['steps']} steps, global batch {records[0]['batch_size']}; reference tier "
         f"LoRA r={cfg.get('reference_rank', '?')} on q,v "
         f"({records[0]['reference_params']:,} parameters). "
-        "Values are test-set metrics, mean ± sample std over seeds; "
+        "Values are test-set metrics, mean ± sample std over seeds (and base seeds); "
         "`before` is the same model before training.",
-        "",
-        "## Results",
-        "",
-        results_table(records),
-        "",
-        f"## Paired comparisons against `{reference}`",
-        "",
-        paired_table(records, reference),
     ]
-    baseline = _baseline_table(records, int(cfg.get("train", {}).get("eval_samples", 256)))
-    if baseline:
+    base = base_table(run_dir)
+    if base:
         parts += [
             "",
-            "## Chance level",
+            "## Base model",
             "",
-            "A classifier that ignores the input entirely scores:",
+            "Bits per character of the frozen base on the character-LM test split at its pre-training "
+            "length and at every evaluated T (a large rise beyond the pre-training length means the "
+            "task measures length extrapolation):",
             "",
-            baseline,
+            base,
         ]
+    parts += ["", "## Results", "", results_table(records)]
+    lrs = lr_table(records)
+    if lrs:
+        parts += [
+            "",
+            "## Learning rates selected on the validation split",
+            "",
+            "Each run trained every candidate from the same initial adapter and kept the best "
+            "validation score; the test values above are at the selected rate.",
+            "",
+            lrs,
+        ]
+    shortcuts = shortcut_table(records, n_eval)
+    if shortcuts:
+        parts += [
+            "",
+            "## Chance, majority class and shortcut baselines",
+            "",
+            "What a predictor scores on the same test set without tracking state: guessing, always "
+            "answering the most frequent label, and the exact Bayes predictor that sees the "
+            "transition table and only the last j symbols (automaton tasks; `-` elsewhere). An "
+            "accuracy at or below the table-only column shows no state tracking.",
+            "",
+            shortcuts,
+        ]
+    parts += ["", f"## Paired comparisons against `{reference}`", "", paired_table(records, reference)]
     reduction = _reduction_table(records)
     if reduction:
         parts += [
@@ -363,7 +558,7 @@ def write_report(
     finished = [r for r in records if r["value"] is not None]
     figures = _plot_metric_vs_T(finished, fig_dir, int(cfg.get("train", {}).get("eval_samples", 256)))
     figures += _plot_curves(records, fig_dir, "loss") + _plot_curves(records, fig_dir, "gates")
-    figures += _plot_spectra(records, fig_dir)
+    figures += _plot_spectra(records, fig_dir) + _plot_pretraining(run_dir, fig_dir)
     parts += ["", "## Figures", ""] + [f"![{name}](figures/{name})" for name in figures]
     path = out_dir / "report.md"
     path.write_text("\n".join(parts) + "\n")

@@ -1,22 +1,38 @@
-"""Run a grid of (task, method, seed) cells, resumably, writing one JSON line per finished cell.
+"""Run a grid of (task, method, seed, base seed) cells, resumably, one JSON line per finished cell.
 
 Output directory layout::
 
-    results.jsonl   one record per finished cell (schema below); cells already present are skipped
-    config.json     the ExperimentConfig and the command line of the latest invocation
+    results.jsonl       one record per finished cell (schema below); cells already present are skipped
+    config.json         the ExperimentConfig and the command line of the latest invocation
+    base_quality.json   per base model: its pre-training length, its bits per character on the
+                        character-LM test split at that length and at every evaluated T, and its
+                        pre-training loss curve
 
-Record fields (``schema`` 1): ``task``, ``family``, ``task_params``, ``T``, ``metric``,
-``higher_is_better``, ``method``, ``method_name``, ``method_options``, ``seed``, ``protocol``,
+Record fields (``schema`` 2): ``task``, ``family``, ``task_params``, ``T``, ``metric``,
+``higher_is_better``, ``method``, ``method_name``, ``method_options`` (as written in the spec),
+``resolved_options`` (with ``recipe=...`` expanded), ``seed``, ``base_seed``, ``protocol``,
 ``base``, ``trainable_params``, ``reference_params``, ``param_gap``, ``adapter_config``, ``steps``,
-``batch_size`` (global), ``value`` (test metric after training), ``value_before`` (before training),
-``nll``, ``history`` (step, loss, gates), ``analysis`` (per-layer HRM analysis or ``[]``),
-``reduced`` (two-phase results or null), ``diverged`` (null, or why training stopped: then
-``value`` is null), ``wall_s``, ``device``, ``world_size``.
+``batch_size`` (global), ``lr`` and ``gate_lr`` (the rates used: selected ones under a grid),
+``lr_selection`` (null without a grid; else ``split``, ``selected`` and every candidate's
+``lr``, ``gate_lr``, validation score ``val`` and ``diverged``; under ``lr_select =
+"first_seed"`` the later seeds hold ``lr``, ``gate_lr`` and ``selected_on_seed`` instead),
+``value`` (test metric after training at the selected rate), ``value_before`` (before training),
+``nll``, ``eval_samples``,
+``constant_predictor`` (classification: the model gives one class for every test sample) and
+``top_prediction_frac``, ``history`` (step, loss, gates), ``analysis`` (per-layer HRM analysis or
+``[]``), ``reduced`` (two-phase results or null), ``diverged`` (null, or why training stopped:
+then ``value`` is null), ``wall_s``, ``device``, ``world_size``. Schema-1 records lack the
+fields added in 2; readers treat a missing ``base_seed`` as 0.
+
+Two-phase cells (``reduce_to`` or ``reduce_hsv_ratio``): ``value`` is the full-order model's test
+value, and ``reduced`` holds the reduced and fine-tuned values — unless ``equal_steps`` (the paper
+recipe), where the two phases share the step budget and ``value`` is the final model's.
 Non-finite floats are written as null.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -30,22 +46,59 @@ import numpy as np
 import torch
 
 from .analysis import analyze_adapters
-from .base_model import ByteCodec, build_model, load_base_model
+from .base_model import ByteCodec, base_quality, build_model, load_base_model, pretrain_history
 from .config import ExperimentConfig, parse_spec
 from .ddp import Dist, init_distributed
-from .methods import apply_method, count_trainable
+from .methods import apply_method, count_trainable, expand_recipe
+from .selection import Candidate, lr_candidates, select_best
 from .tasks import make_task
-from .train import batch_tensors, evaluate, resolve_device, train
+from .train import adapter_gates, batch_tensors, evaluate, resolve_device, train
 
-__all__ = ["RESULTS_FILE", "SCHEMA", "cell_key", "read_records", "run_experiment"]
+__all__ = [
+    "BASE_FILE",
+    "RESULTS_FILE",
+    "SCHEMA",
+    "cell_key",
+    "hsv_ratio_orders",
+    "read_base_quality",
+    "read_records",
+    "run_experiment",
+]
 
 RESULTS_FILE = "results.jsonl"
-SCHEMA = 1
+BASE_FILE = "base_quality.json"
+SCHEMA = 2
 
 
-def cell_key(record: dict[str, Any]) -> tuple[str, str, int, str]:
-    """The identity of a cell: (task label, method spec, seed, protocol)."""
-    return record["task"], record["method"], int(record["seed"]), record["protocol"]
+def cell_key(record: dict[str, Any]) -> tuple[str, str, int, str, int]:
+    """The identity of a cell: (task label, method spec, seed, protocol, base seed).
+
+    Records written before the base seed was an axis have ``base_seed`` 0 (the default spec's).
+    """
+    return (
+        record["task"],
+        record["method"],
+        int(record["seed"]),
+        record["protocol"],
+        int(record.get("base_seed", 0)),
+    )
+
+
+def read_base_quality(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The base-model quality records of a run directory (``[]`` if none): one per base model.
+
+    Examples
+    --------
+    >>> read_base_quality("/nonexistent-dir")
+    []
+    """
+    path = Path(out_dir) / BASE_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _write_base_quality(out_dir: Path, quality: dict[str, Any]) -> None:
+    rows = [q for q in read_base_quality(out_dir) if q["base"] != quality["base"]]
+    (out_dir / BASE_FILE).write_text(json.dumps(_clean([*rows, quality]), indent=1))
 
 
 def _task(spec: str):
@@ -104,10 +157,40 @@ def _test_eval_options(cfg: Any, device: Any, dist: Any) -> dict[str, Any]:
     )
 
 
-def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress) -> dict[str, Any]:
+def hsv_ratio_orders(model: torch.nn.Module, ratio: float) -> dict[str, int]:
+    """Per HRM adapter layer: the number of Hankel singular values ``>= ratio`` x the largest.
+
+    The orders of the paper's reduction rule (HSV / sigma_1 >= 0.01), for
+    [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters] (``order=`` a mapping). At least 1 per layer.
+
+    Examples
+    --------
+    >>> from hankelid_torch.adapter import SSMAdapter
+    >>> net = torch.nn.Sequential(SSMAdapter(4, 6, gate_init=0.5, seed=0))
+    >>> orders = hsv_ratio_orders(net, 1e-12)
+    >>> list(orders.values())   # every state is above a negligible threshold
+    [6]
+    """
+    import hankelid as hk
+    from hankelid_torch import adapter_layers, to_state_space
+
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"reduce_hsv_ratio must be in (0, 1), got {ratio}")
+    orders = {}
+    for name, layer in adapter_layers(model):
+        hsv = np.asarray(hk.hsv(to_state_space(layer)), dtype=float)
+        orders[name] = max(1, int((hsv >= ratio * hsv[0]).sum())) if hsv.size and hsv[0] > 0 else 1
+    return orders
+
+
+def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress, lr) -> dict[str, Any]:
+    """Reduce the trained adapters by balanced truncation, score, fine-tune (``finetune_steps``)."""
     from hankelid_torch import reduce_adapters
 
-    order = int(options["reduce_to"])
+    if "reduce_hsv_ratio" in options:
+        order: Any = hsv_ratio_orders(model, float(options["reduce_hsv_ratio"]))
+    else:
+        order = int(options["reduce_to"])
     reduce_adapters(model, order=order, gramians=options.get("reduce_gramians", "exact"))
     ev = _test_eval_options(cfg, device, dist)
     out: dict[str, Any] = {
@@ -115,7 +198,10 @@ def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress
         "trainable_params": count_trainable(model),
         "value": evaluate(model, task, codec, **ev)["value"],
     }
-    steps = int(options.get("finetune_steps", 0))
+    steps = _finetune_steps(cfg, options)
+    mode = options.get("finetune", "full")
+    if mode not in ("full", "gate"):
+        raise ValueError(f"finetune must be 'full' or 'gate', got {mode!r}")
     if steps:
         train(
             model,
@@ -127,12 +213,23 @@ def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress
             device=device,
             dist=dist,
             progress=progress,
-            desc="fine-tune reduced",
+            desc=f"fine-tune reduced ({mode})",
+            lr=lr.lr,
+            gate_lr=lr.gate_lr,
+            only="gate" if mode == "gate" else None,
         )
         out["finetune_steps"] = steps
+        out["finetune"] = mode
         out["finetuned_value"] = evaluate(model, task, codec, **ev)["value"]
     out["analysis"] = analyze_adapters(model)
     return out
+
+
+def _finetune_steps(cfg: Any, options: dict[str, Any]) -> int:
+    if "finetune_steps" in options:
+        return int(options["finetune_steps"])
+    # The paper recipe's default: a fifth of the budget for the reduced adapter.
+    return max(1, cfg.train.steps // 5) if options.get("recipe") == "paper" else 0
 
 
 def _task_data_init(model, task, codec, options: dict[str, Any], *, seed: int, device: str) -> None:
@@ -153,14 +250,78 @@ def _task_data_init(model, task, codec, options: dict[str, Any], *, seed: int, d
     hankel_init_from_data(model, [ids], max_sequences=n)
 
 
-def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log) -> dict[str, Any]:
-    task_spec, method_spec, seed = spec
+def _is_constant(result: dict[str, Any]) -> bool | None:
+    frac = result.get("top_prediction_frac")
+    return None if frac is None else bool(frac >= 1.0)
+
+
+def _fit(model, task, codec, cfg, options, cand, *, seed, device, dist, progress, desc, select):
+    """Train one candidate (and run the two phases); return (outcome, validation score or nan)."""
+    two_phase = "reduce_to" in options or "reduce_hsv_ratio" in options
+    equal = bool(options.get("equal_steps", False)) and two_phase
+    steps = cfg.train.steps - (_finetune_steps(cfg, options) if equal else 0)
+    if steps < 1:
+        raise ValueError(f"finetune_steps leaves no steps for the first phase of {cfg.train.steps}")
+    history = train(
+        model,
+        task,
+        codec,
+        cfg.train,
+        seed=seed,
+        steps=steps,
+        device=device,
+        dist=dist,
+        progress=progress,
+        desc=desc,
+        lr=cand.lr,
+        gate_lr=cand.gate_lr,
+    )
+    val_ev = dict(
+        split="val",
+        n=cfg.train.val_samples,
+        batch_size=cfg.train.eval_batch_size,
+        device=device,
+        precision=cfg.train.precision,
+        dist=dist,
+    )
+    out: dict[str, Any] = {
+        "model": model,
+        "history": history,
+        "reduced": None,
+        "full_value": None,
+        "full_eval": None,
+    }
+    val = math.nan
+    if two_phase:
+        out["full_eval"] = evaluate(model, task, codec, **_test_eval_options(cfg, device, dist))
+        out["full_value"] = out["full_eval"]["value"]
+        if select and not equal:
+            val = evaluate(model, task, codec, **val_ev)["value"]
+        out["reduced"] = _two_phase(
+            model, task, codec, cfg, options, seed=seed, device=device, dist=dist, progress=progress, lr=cand
+        )
+        out["reduced"]["full_order_value"] = out["full_value"]
+        out["reduced"]["steps_before_reduction"] = steps
+    if select and (equal or not two_phase):
+        val = evaluate(model, task, codec, **val_ev)["value"]
+    return out, val
+
+
+def _run_cell(cfg, bases, spec, *, device, dist, progress, log, chosen=None) -> dict[str, Any]:
+    task_spec, method_spec, seed, base_seed = spec
     task = _task(task_spec)
-    name, options = parse_spec(method_spec)
+    name, raw_options = parse_spec(method_spec)
+    options = expand_recipe(name, raw_options)
     scratch = cfg.protocol == "scratch"
     if scratch:
         # The paper's synthetic protocol: a fresh model per seed, every parameter trainable.
-        base = build_model(dataclasses.replace(cfg.base, seed=seed))
+        base, codec, base_name = (
+            build_model(dataclasses.replace(cfg.base, seed=seed)),
+            ByteCodec.identity(),
+            "scratch",
+        )
+    else:
+        base, codec, base_name = bases[base_seed]
     model, info = apply_method(
         base, name, options, reference_rank=cfg.reference_rank, seed=seed, all_trainable=scratch
     )
@@ -168,29 +329,57 @@ def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log)
     if "hankel_inputs" in options:
         _task_data_init(model, task, codec, options, seed=seed, device=device)
     log(
-        f"{task.label:<22} {method_spec:<24} seed {seed}: {info['trainable_params']:,} trainable "
-        f"(reference {info['reference_params']:,}, gap {info['param_gap']:+.2%})"
+        f"{task.label:<22} {method_spec:<24} seed {seed} base {base_seed}: {info['trainable_params']:,} "
+        f"trainable (reference {info['reference_params']:,}, gap {info['param_gap']:+.2%})"
     )
     ev = _test_eval_options(cfg, device, dist)
     start = time.perf_counter()
     before = evaluate(model, task, codec, **ev)
-    diverged = None
-    try:
-        history = train(
-            model,
+    candidates = lr_candidates(
+        cfg.train, has_gate=bool(adapter_gates(model)), scale=float(options.get("lr_scale", 1.0))
+    )
+    inherited = None
+    if chosen is not None and len(candidates) > 1:
+        # lr_select = "first_seed": the first seed of this (task, method, base) selected already.
+        inherited = chosen
+        candidates = [Candidate(chosen["lr"], chosen["gate_lr"])]
+    select = len(candidates) > 1
+    # Every candidate starts from the same initial adapter (a copy), on the same batch stream.
+    initial = copy.deepcopy(model) if select else None
+
+    def fit(cand):
+        m = copy.deepcopy(initial) if select else model
+        desc = f"{task.label} {method_spec} s{seed} lr={cand.lr:g}"
+        return _fit(
+            m,
             task,
             codec,
-            cfg.train,
+            cfg,
+            options,
+            cand,
             seed=seed,
             device=device,
             dist=dist,
             progress=progress,
-            desc=f"{task.label} {method_spec} s{seed}",
+            desc=desc,
+            select=select,
         )
-        after = evaluate(model, task, codec, **ev)
-    except FloatingPointError as exc:
-        # A diverged run is a result (recorded, counted in the report), not a reason to stop the grid.
-        diverged, history, after = str(exc), [], {"value": math.nan, "nll": math.nan}
+
+    selection = select_best(candidates, fit, higher_is_better=task.higher_is_better)
+    diverged = None
+    if selection.best is None:
+        # Every candidate diverged: a result (recorded, counted in the report), not a reason to stop.
+        diverged = "; ".join(t["diverged"] or "non-finite validation score" for t in selection.trials)
+        history, after, reduced, lr = [], {"value": math.nan, "nll": math.nan}, None, candidates[0]
+        final = model
+    else:
+        outcome, lr = selection.result, selection.best
+        final, history, reduced = outcome["model"], outcome["history"], outcome["reduced"]
+        if reduced is not None and not options.get("equal_steps", False):
+            # Classic two-phase: the headline is the full-order model's, the reduction a side result.
+            after = outcome["full_eval"]
+        else:
+            after = evaluate(final, task, codec, **ev)
     record = {
         "schema": SCHEMA,
         "experiment": cfg.name,
@@ -202,8 +391,10 @@ def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log)
         "higher_is_better": task.higher_is_better,
         "method": method_spec,
         "method_name": name,
-        "method_options": options,
+        "method_options": raw_options,
+        "resolved_options": options,
         "seed": seed,
+        "base_seed": base_seed,
         "protocol": cfg.protocol,
         "base": base_name,
         "trainable_params": info["trainable_params"],
@@ -212,24 +403,43 @@ def _run_cell(cfg, base, codec, base_name, spec, *, device, dist, progress, log)
         "adapter_config": info["config"],
         "steps": cfg.train.steps,
         "batch_size": cfg.train.batch_size * dist.world_size,
+        "lr": lr.lr,
+        "gate_lr": lr.gate_lr,
+        "lr_selection": selection.as_dict() if select else inherited,
         "value": after["value"],
         "value_before": before["value"],
         "nll": after["nll"],
+        "eval_samples": cfg.train.eval_samples,
+        "constant_predictor": _is_constant(after),
+        "top_prediction_frac": after.get("top_prediction_frac"),
         "history": history,
-        "analysis": analyze_adapters(model),
-        "reduced": None,
+        "analysis": analyze_adapters(final),
+        "reduced": reduced,
         "diverged": diverged,
     }
-    if "reduce_to" in options and diverged is None:
-        record["reduced"] = _two_phase(
-            model, task, codec, cfg, options, seed=seed, device=device, dist=dist, progress=progress
-        )
     record.update(wall_s=time.perf_counter() - start, device=device, world_size=dist.world_size)
+    rate = f", lr {lr.lr:g}" + (f" gate {lr.gate_lr:g}" if lr.gate_lr is not None else "") if select else ""
     log(
-        f"{'':<22} -> {task.metric} {after['value']:.4f} (before {before['value']:.4f}), "
+        f"{'':<22} -> {task.metric} {after['value']:.4f} (before {before['value']:.4f}{rate}), "
         f"{record['wall_s']:.0f} s"
     )
     return record
+
+
+def _base_quality_record(cfg, base, codec, name, base_seed, *, device, cache_dir) -> dict[str, Any]:
+    lengths = [cfg.base.seq_len] + [
+        _task(t).T for t in cfg.tasks if parse_spec(t)[0] == "charlm" and "path" not in parse_spec(t)[1]
+    ]
+    quality = base_quality(base.to(device), codec, lengths, n=cfg.train.eval_samples, device=device)
+    base.cpu()
+    return {
+        "base": name,
+        "base_seed": base_seed,
+        "pretrain_seq_len": cfg.base.seq_len if cfg.base_path is None else None,
+        "sliding_window": cfg.base.sliding_window,
+        "bpc": {str(k): v for k, v in quality.items()},
+        "history": pretrain_history(name, cache_dir) if cfg.base_path is None else [],
+    }
 
 
 def run_experiment(
@@ -270,24 +480,45 @@ def run_experiment(
         meta = {"config": cfg.to_dict(), "argv": sys.argv, "torch": torch.__version__}
         (out / "config.json").write_text(json.dumps(meta, indent=1, default=str))
     done = {cell_key(r) for r in read_records(out)}
-    todo = [c for c in cfg.cells() if (_task(c[0]).label, c[1], c[2], cfg.protocol) not in done]
+    todo = [c for c in cfg.cells() if (_task(c[0]).label, c[1], c[2], cfg.protocol, c[3]) not in done]
     say(f"{len(cfg.cells()) - len(todo)} of {len(cfg.cells())} cells already done in {out}")
-    base, codec, base_name = None, ByteCodec.identity(), "scratch"
-    if todo and cfg.protocol == "adapt":
+    bases: dict[int, tuple] = {}
+    for base_seed in dict.fromkeys(c[3] for c in todo) if cfg.protocol == "adapt" else ():
+        spec = dataclasses.replace(cfg.base, seed=base_seed)
         # Rank 0 pre-trains and caches the base model; the others load it after the barrier.
         if dist.is_main:
-            base, codec, base_name = load_base_model(
-                cfg.base, path=cfg.base_path, cache_dir=cache_dir, device=device, progress=progress
+            bases[base_seed] = load_base_model(
+                spec, path=cfg.base_path, cache_dir=cache_dir, device=device, progress=progress
             )
         dist.barrier()
         if not dist.is_main:
-            base, codec, base_name = load_base_model(
-                cfg.base, path=cfg.base_path, cache_dir=cache_dir, progress=False
+            bases[base_seed] = load_base_model(spec, path=cfg.base_path, cache_dir=cache_dir, progress=False)
+        if dist.is_main:
+            quality = _base_quality_record(
+                cfg, *bases[base_seed], base_seed, device=device, cache_dir=cache_dir
             )
+            _write_base_quality(out, quality)
+            say(
+                f"base {quality['base']} (seed {base_seed}): bpc "
+                + ", ".join(f"T={k}: {v:.4f}" for k, v in quality["bpc"].items())
+            )
+    first_seed = cfg.seeds[0]
+    selected = {
+        (r["task"], r["method"], r.get("base_seed", 0)): r
+        for r in read_records(out)
+        if r["seed"] == first_seed and r.get("lr_selection") and "candidates" in r["lr_selection"]
+    }
     for spec in tqdm(todo, desc="cells", disable=not progress or not dist.is_main):
+        chosen = None
+        if cfg.train.lr_select == "first_seed" and spec[2] != first_seed:
+            prior = selected.get((_task(spec[0]).label, spec[1], spec[3]))
+            if prior is not None:
+                chosen = {"lr": prior["lr"], "gate_lr": prior["gate_lr"], "selected_on_seed": first_seed}
         record = _run_cell(
-            cfg, base, codec, base_name, spec, device=device, dist=dist, progress=progress, log=say
+            cfg, bases, spec, device=device, dist=dist, progress=progress, log=say, chosen=chosen
         )
+        if spec[2] == first_seed and record.get("lr_selection"):
+            selected[(record["task"], record["method"], spec[3])] = record
         if dist.is_main:
             _append(out, record)
     dist.barrier()

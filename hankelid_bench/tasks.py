@@ -1,4 +1,5 @@
-"""Deterministic task generators and loaders: DFA state tracking, parity, character-level LM.
+"""Deterministic task generators and loaders: DFA / permutation state tracking, lag recall, parity,
+character-level LM.
 
 Every task works on **bytes** (ids 0..255, id 0 never occurs in data and serves as padding), so one
 byte-level base model serves all tasks; :mod:`.base_model` maps bytes to the ids of a foreign
@@ -13,6 +14,21 @@ DFA (``dfa``): a fresh random DFA per sample with ``k`` states ``A, B, ...`` and
 the transition table as space-separated triplets ``<state><symbol><next>``, then ``|``, the ``T``
 input symbols, ``=`` and the final state, e.g. ``AaB AbA BaA BbB|abba=B`` (k=2, m=2, T=4). Only
 the final state is scored; accuracy takes the argmax over the ``k`` state letters.
+
+Permutation automaton (``perm``): the word problem of the symmetric group S_n acting on n
+items, tracked for one item. The alphabet is fixed (no table in the prompt): symbol number ``i``
+(``a, b, ...``) is the ``i``-th transposition ``(p q)``, ``p < q``, in lexicographic order; the
+state is the position (``A, B, ...``) of the item that starts at ``A``, and a transposition
+``(p q)`` moves it from ``p`` to ``q`` or back. Prompt ``S<n>|``, the ``T`` symbols, ``=`` and
+the final position, e.g. ``S3|abc=C``. Transpositions generate S_n (non-solvable for n >= 5), and
+the final position is close to uniform: knowing the alphabet, or any short suffix, predicts it no
+better than chance 1/n ([`baselines`][hankelid_bench.baselines] computes this exactly).
+
+Lag recall (``lag``): ``L|``, ``T`` symbols from an alphabet of ``m`` letters, ``=`` and the symbol
+``lag`` positions before the end (``lag = 1``: the last one), e.g. ``L|abcd=c`` (T=4, lag=2).
+Chance is 1/m. A linear recurrence can carry the symbol for ``lag`` steps; attention cannot when
+``lag`` exceeds the base model's receptive field (layers x ``sliding_window``, see
+[`BaseModelSpec`][hankelid_bench.base_model.BaseModelSpec]).
 
 Parity (``parity``): ``P|`` then ``T`` bits ``0/1`` then ``=`` and the parity of the *whole*
 sequence (number of ones mod 2), predicted once at the end, e.g. ``P|1101=1``.
@@ -40,11 +56,14 @@ __all__ = [
     "Batch",
     "CharLMTask",
     "DFATask",
+    "LagTask",
     "ParityTask",
+    "PermTask",
     "Task",
     "make_task",
     "pydoc_corpus",
     "run_dfa",
+    "transpositions",
 ]
 
 IGNORE = -100
@@ -259,6 +278,22 @@ class DFATask(_GeneratedTask):
         table = rng.integers(0, self.k, size=(n, self.k, self.m))
         return self._encode(table, rng.integers(0, self.m, size=(n, self.T)))
 
+    def automaton(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Read ``(table (n, k, m), symbols (n, T))`` back from prompts (the start state is 0).
+
+        Examples
+        --------
+        >>> task = DFATask(T=5, k=3)
+        >>> batch = task.train_batch(np.random.default_rng(0), 4)
+        >>> table, symbols = task.automaton(batch.tokens)
+        >>> bool((ord("A") + run_dfa(table, symbols) == batch.targets[:, -1]).all())
+        True
+        """
+        tokens = np.asarray(tokens)
+        km = self.k * self.m
+        table = (tokens[:, 2 : 4 * km : 4] - ord("A")).reshape(-1, self.k, self.m)
+        return table, tokens[:, 4 * km : 4 * km + self.T] - ord("a")
+
 
 @dataclass(frozen=True)
 class ParityTask(_GeneratedTask):
@@ -292,6 +327,111 @@ class ParityTask(_GeneratedTask):
         targets = np.full_like(tokens, IGNORE)
         targets[:, -1] = answer
         return Batch(tokens, targets, (zero, one))
+
+
+def transpositions(n: int) -> np.ndarray:
+    """The transition table ``(n, n (n - 1) / 2)`` of S_n's transpositions acting on positions.
+
+    Column ``i`` is the ``i``-th transposition ``(p q)``, ``p < q`` in lexicographic order.
+
+    Examples
+    --------
+    >>> transpositions(3).tolist()   # (0 1), (0 2), (1 2)
+    [[1, 2, 0], [0, 1, 2], [2, 0, 1]]
+    """
+    n = _check_int(n, "n", 2, 12)
+    pairs = [(p, q) for p in range(n) for q in range(p + 1, n)]
+    table = np.tile(np.arange(n)[:, None], (1, len(pairs)))
+    for i, (p, q) in enumerate(pairs):
+        table[p, i], table[q, i] = q, p
+    return table
+
+
+@dataclass(frozen=True)
+class PermTask(_GeneratedTask):
+    """Word problem of S_n tracked for one item (see the module docstring); chance is 1/n.
+
+    Examples
+    --------
+    >>> task = PermTask(T=6, n=3)
+    >>> batch = task.train_batch(np.random.default_rng(0), 2)
+    >>> text = bytes(batch.tokens[0].astype(np.uint8)).decode()
+    >>> text[:3], len(text) == task.seq_len, text[-2]
+    ('S3|', True, '=')
+    """
+
+    n: int = 5
+    name: str = field(default="perm", init=False)
+
+    def __post_init__(self) -> None:
+        _check_int(self.T, "T", 1)
+        _check_int(self.n, "n (number of items)", 2, 9)
+
+    def params(self) -> dict[str, Any]:
+        return {"n": self.n, "T": self.T}
+
+    @property
+    def seq_len(self) -> int:
+        return self.T + 5
+
+    def automaton(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(table (n, k, m), symbols (n, T))`` of prompts; the table is the fixed alphabet's."""
+        tokens = np.asarray(tokens)
+        table = np.broadcast_to(transpositions(self.n), (tokens.shape[0], *transpositions(self.n).shape))
+        return table, tokens[:, 3 : 3 + self.T] - ord("a")
+
+    def _sample(self, rng: np.random.Generator, n: int) -> Batch:
+        table = transpositions(self.n)
+        symbols = rng.integers(0, table.shape[1], size=(n, self.T))
+        states = ord("A") + np.arange(self.n)
+        answer = states[run_dfa(np.broadcast_to(table, (n, *table.shape)), symbols)]
+        head = np.tile([ord("S"), ord("0") + self.n, ord("|")], (n, 1))
+        tokens = np.concatenate(
+            [head, ord("a") + symbols, np.full((n, 1), ord("=")), answer[:, None]], axis=1
+        ).astype(np.int64)
+        targets = np.full_like(tokens, IGNORE)
+        targets[:, -1] = answer
+        return Batch(tokens, targets, tuple(int(s) for s in states))
+
+
+@dataclass(frozen=True)
+class LagTask(_GeneratedTask):
+    """Recall the symbol ``lag`` positions before the end (see the module docstring); chance 1/m.
+
+    Examples
+    --------
+    >>> task = LagTask(T=6, lag=2, m=3)
+    >>> text = bytes(task.train_batch(np.random.default_rng(0), 1).tokens[0].astype(np.uint8)).decode()
+    >>> text[:2], text[-1] == text[2 + 6 - 2]
+    ('L|', True)
+    """
+
+    lag: int = 1
+    m: int = 4
+    name: str = field(default="lag", init=False)
+
+    def __post_init__(self) -> None:
+        _check_int(self.T, "T", 1)
+        _check_int(self.m, "m (alphabet size)", 2, 26)
+        _check_int(self.lag, "lag", 1, self.T)
+
+    def params(self) -> dict[str, Any]:
+        return {"m": self.m, "lag": self.lag, "T": self.T}
+
+    @property
+    def seq_len(self) -> int:
+        return self.T + 4
+
+    def _sample(self, rng: np.random.Generator, n: int) -> Batch:
+        letters = ord("a") + rng.integers(0, self.m, size=(n, self.T))
+        answer = letters[:, self.T - self.lag]
+        tokens = np.concatenate(
+            [np.tile([ord("L"), ord("|")], (n, 1)), letters, np.full((n, 1), ord("=")), answer[:, None]],
+            axis=1,
+        ).astype(np.int64)
+        targets = np.full_like(tokens, IGNORE)
+        targets[:, -1] = answer
+        return Batch(tokens, targets, tuple(ord("a") + i for i in range(self.m)))
 
 
 def pydoc_corpus(part: str = "task") -> bytes:
@@ -407,7 +547,13 @@ def _text_bytes(path: str | None) -> np.ndarray:
     return _TEXT_CACHE[path]
 
 
-TASK_FAMILIES: dict[str, type[Task]] = {"dfa": DFATask, "parity": ParityTask, "charlm": CharLMTask}
+TASK_FAMILIES: dict[str, type[Task]] = {
+    "dfa": DFATask,
+    "perm": PermTask,
+    "lag": LagTask,
+    "parity": ParityTask,
+    "charlm": CharLMTask,
+}
 
 
 def make_task(name: str, **params: Any) -> Task:
@@ -415,9 +561,9 @@ def make_task(name: str, **params: Any) -> Task:
 
     Parameters
     ----------
-    name : "dfa" | "parity" | "charlm"
+    name : "dfa" | "perm" | "lag" | "parity" | "charlm"
     **params
-        Constructor arguments (``T``, ``k``, ``m``, ``path``, ``data_seed``).
+        Constructor arguments (``T``, ``k``, ``m``, ``n``, ``lag``, ``path``, ``data_seed``).
 
     Returns
     -------

@@ -4,7 +4,9 @@ Usage::
 
     .venv/bin/python scripts/init_diagnostics.py            # seeds 0 1, both tasks of the grid
 
-For each task and seed of ``hankelid_bench/grids/init.toml`` this builds the HRM adapters exactly as the
+For each task and seed of the committed ``init`` grid (``docs/results/init/config.json``: the
+preset ``hankelid_bench/grids/init.toml`` has since moved to the issue-17 design) this builds the
+HRM adapters exactly as the
 grid's ``hrm:init=hankel`` cell does (same cached base model, same seed), records them, then applies
 ``hankel_init_from_data`` on the 64 training sequences the ``hankel_inputs=task`` cell uses, and
 prints per layer: the relative L2 difference of the two initial kernels over 256 lags (gate
@@ -16,16 +18,18 @@ task-data weighting.
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 import hankelid as hk
-from hankelid_bench.base_model import load_base_model
-from hankelid_bench.config import load_config, parse_spec
+from hankelid_bench.base_model import BaseModelSpec, load_base_model
+from hankelid_bench.config import ExperimentConfig, parse_spec
 from hankelid_bench.methods import apply_method
 from hankelid_bench.tasks import make_task
-from hankelid_bench.train import batch_tensors
+from hankelid_bench.train import TrainConfig, batch_tensors
 from hankelid_torch import adapter_layers, hankel_init_from_data
 
 
@@ -36,13 +40,21 @@ def _ungated(layer) -> hk.StateSpace:
     return hk.StateSpace(np.diag(A) if A.ndim == 1 else A, B, C, dt=1.0)
 
 
+def _committed_config(path: Path) -> ExperimentConfig:
+    """The configuration a committed run recorded (its config.json), as an ExperimentConfig."""
+    data = json.loads(path.read_text())["config"]
+    return ExperimentConfig(
+        **{**data, "train": TrainConfig(**data["train"]), "base": BaseModelSpec(**data["base"])}
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--samples", type=int, default=64, help="recorded training sequences")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    cfg = load_config("hankelid_bench/grids/init.toml")
+    cfg = _committed_config(Path("docs/results/init/config.json"))
     base, codec, name = load_base_model(cfg.base, progress=False)
     print(f"base {name}; kernel difference over 256 lags, gate excluded")
     print(

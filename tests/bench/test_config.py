@@ -37,7 +37,7 @@ def test_toml_config(tmp_path):
     )
     cfg = load_config(path)
     assert (cfg.name, cfg.seeds, cfg.train.steps, cfg.base.layers) == ("grid", [3, 4], 7, 1)
-    assert cfg.cells() == [("parity:T=8", "lora", 3), ("parity:T=8", "lora", 4)]
+    assert cfg.cells() == [("parity:T=8", "lora", 3, 0), ("parity:T=8", "lora", 4, 0)]
     assert cfg.replace(train_steps=9, seeds=None).train.steps == 9
 
 

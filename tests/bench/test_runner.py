@@ -45,6 +45,14 @@ RECORD_KEYS = {
     "diverged",
     "device",
     "world_size",
+    "resolved_options",
+    "base_seed",
+    "lr",
+    "gate_lr",
+    "lr_selection",
+    "eval_samples",
+    "constant_predictor",
+    "top_prediction_frac",
 }
 
 
@@ -136,7 +144,7 @@ def test_report_schema_and_numbers(tmp_path):
     values = [r["value"] for r in records if r["method"] == "dora" and r["family"] == "charlm"]
     assert f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}" in text
     assert "| charlm(T=16) | dora | 2 |" in text  # paired rows: two seeds
-    assert "## Chance level" in text and "| dfa(k=2,T=4) |" in text
+    assert "## Chance, majority class and shortcut baselines" in text and "| dfa(k=2,T=4) |" in text
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert "metric_vs_T_adapt_charlm.png" in figures and any(f.startswith("loss_") for f in figures)
     for name in figures:
