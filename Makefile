@@ -10,12 +10,13 @@ LOCK := requirements.lock
 # same version; TORCH_PIN is what `make lock` and `make test-latest` install.
 TORCH_PIN ?= torch==2.13.0
 LATEST_VENV ?= .venv-latest
+OLDEST_VENV ?= .venv-oldest
 LINT_PATHS := hankelid hankelid_torch hankelid_bench tests benchmarks scripts
 # pytest runs one worker per core (-n 2); each worker's BLAS/OpenMP pool gets one thread, since
 # oversubscribed pools make small eigen/SVD calls 30x slower on a 2-core machine.
 PYTEST := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
-.PHONY: demo test test-all test-latest lock lint docs docs-check browser bench clean install
+.PHONY: demo test test-all test-latest test-oldest lock lint docs docs-check browser bench clean install
 
 install: $(STAMP)
 
@@ -52,6 +53,34 @@ test-latest:
 	$(LATEST_VENV)/bin/ruff check $(LINT_PATHS)
 	NO_MKDOCS_2_WARNING=1 $(LATEST_VENV)/bin/python -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(PYTEST:$(PY)=$(LATEST_VENV)/bin/python)
+
+# The whole suite against the lowest version pyproject declares for every direct dependency, pinned through
+# a constraints file that scripts/lowest_requirements.py generates from pyproject.toml; transitive
+# dependencies resolve to the newest releases those floors allow. Not at their floors: torch (only the
+# CPU wheel of TORCH_PIN installs here; other releases are multi-GB CUDA builds) and the tooling below,
+# which stays at the lock's versions since its floor is no part of what users install.
+OLDEST_PY := $(OLDEST_VENV)/bin/python
+OLDEST_LOCKED := mkdocs mkdocs-material mkdocstrings mkdocs-jupyter ruff
+LOWEST := $(OLDEST_PY) scripts/lowest_requirements.py --from-lock $(LOCK) --keep-locked $(OLDEST_LOCKED) --pin $(TORCH_PIN)
+# slycot's oldest cp311 release (0.7) needs numpy >= 2, which the numpy and matplotlib floors predate: step 1
+# runs the whole suite at the floors without slycot (its reference tests skip), step 2 adds slycot with numpy
+# and matplotlib at the oldest releases that import with numpy 2 and reruns the core tests it serves.
+OLDEST_NUMPY2_PINS := --pin numpy==2.0.0 --pin matplotlib==3.8.4
+OLDEST_INSTALL := $(OLDEST_PY) -m pip install --quiet --only-binary=:all:
+test-oldest:
+	rm -rf $(OLDEST_VENV)
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_INSTALL) packaging "tomli; python_version < '3.11'" $(TORCH_PIN)
+	$(LOWEST) -o $(OLDEST_VENV)/lowest.txt
+	$(OLDEST_INSTALL) -c $(OLDEST_VENV)/lowest.txt -e ".[plot,torch,notebooks,docs,test]" control
+	$(OLDEST_PY) -m pip freeze --exclude-editable > $(OLDEST_VENV)/versions.txt
+	@echo "test-oldest step 1: the floors, without slycot:"; grep -v '^#' $(OLDEST_VENV)/lowest.txt | tr '\n' ' '; echo
+	$(PYTEST:$(PY)=$(OLDEST_PY))
+	$(LOWEST) $(OLDEST_NUMPY2_PINS) -o $(OLDEST_VENV)/lowest-numpy2.txt
+	$(OLDEST_INSTALL) -c $(OLDEST_VENV)/lowest-numpy2.txt -e ".[all]"
+	$(OLDEST_PY) -m pip freeze --exclude-editable > $(OLDEST_VENV)/versions-numpy2.txt
+	@echo "test-oldest step 2: slycot at its floor with $(OLDEST_NUMPY2_PINS):"
+	$(PYTEST:$(PY)=$(OLDEST_PY)) tests/core hankelid
 
 # Refresh requirements.lock: the newest versions pyproject allows, within lock-constraints.txt
 # (known upstream breaks, each with its reason), frozen from a fresh venv. Run `make test` after it.
@@ -98,4 +127,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sysid.py
 
 clean:
-	rm -rf $(VENV) $(LATEST_VENV) .venv-lock site build *.egg-info
+	rm -rf $(VENV) $(LATEST_VENV) $(OLDEST_VENV) .venv-lock site build *.egg-info
