@@ -50,7 +50,7 @@ import hankelid as hk
 from hankelid._stability import require_stable
 
 from . import init as _init
-from .scan import _channel_first_scan, _no_autocast, modal_fft_scan
+from .scan import modal_fft_scan, no_autocast
 
 __all__ = ["SSMAdapter"]
 
@@ -401,7 +401,7 @@ class SSMAdapter(nn.Module):
         ``A_bar`` is 1-D (diagonal) for ``"s4d"`` and the 2-D real block-diagonal matrix for
         ``"modal"``.  ``C`` includes the gate when ``include_gate``.
         """
-        with _no_autocast(self._device):
+        with no_autocast(self._device):
             one = torch.ones((), device=self._device)
             kd, ko = self._powers(one)
             if ko is None:
@@ -417,7 +417,7 @@ class SSMAdapter(nn.Module):
 
     def state_kernel(self, length: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-state kernels ``(k_diag, k_off)`` of ``A_bar^k``, k < length, shape (length, d)."""
-        with _no_autocast(self._device):
+        with no_autocast(self._device):
             return self._powers(torch.arange(length, device=self._device))
 
     def kernel(self, length: int, *, include_gate: bool = True) -> torch.Tensor:
@@ -427,7 +427,7 @@ class SSMAdapter(nn.Module):
         ``y_t = K_t[:, j]``.  It equals ``hankelid.markov_parameters(to_state_space(...),
         length + 1)[1:]`` (see :func:`hankelid_torch.bridge.to_state_space`).
         """
-        with _no_autocast(self._device):
+        with no_autocast(self._device):
             kd, ko = self.state_kernel(length)
             Bb = self._B_bar()
             C = self.C * self.gate if include_gate else self.C
@@ -500,7 +500,7 @@ class SSMAdapter(nn.Module):
             out_dtype = base.dtype
             if base.dtype == self._dtype:
                 fused = base.reshape(Bsz * L, self.out_features)
-        with _no_autocast(u.device):
+        with no_autocast(u.device):
             x = u.to(self._dtype)
             if state is not None:
                 state = state.to(device=x.device, dtype=x.dtype).expand(Bsz, d)
@@ -515,7 +515,7 @@ class SSMAdapter(nn.Module):
                 # back without a transposed copy of the (B, L, D) activations.
                 x2 = x.reshape(Bsz * L, self.in_features)
                 vT = (self._B_bar() @ x2.t()).view(d, Bsz, L)
-                sT = _channel_first_scan(vT, kd, ko, partner)  # (d, B, L)
+                sT = modal_fft_scan(vT, kd, ko, partner, channels_first=True)  # (d, B, L)
                 if state is not None:
                     steps = torch.arange(1, L + 1, device=x.device)
                     sT = sT + self._advance(state[:, None, :], steps[None, :]).permute(2, 0, 1)
@@ -575,7 +575,7 @@ class SSMAdapter(nn.Module):
         x = u_t[:, -1] if squeeze_time else u_t
         if squeeze_time and u_t.shape[1] != 1:
             raise ValueError(f"step() takes one token, got u_t of shape {tuple(u_t.shape)}; use forward()")
-        with _no_autocast(x.device):
+        with no_autocast(x.device):
             x = x.to(self._dtype)
             v = F.linear(x, self._B_bar())
             if state is None:

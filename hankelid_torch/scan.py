@@ -52,6 +52,7 @@ __all__ = [
     "fft_scan",
     "fft_size",
     "modal_fft_scan",
+    "no_autocast",
     "scan_step",
     "sequential_scan",
     "ssm_kernel",
@@ -72,8 +73,16 @@ def fft_size(length: int) -> int:
     return 1 << (2 * int(length) - 1).bit_length()
 
 
-def _no_autocast(device: torch.device):
-    """A context that disables autocast on ``device`` (a no-op where autocast does not exist)."""
+def no_autocast(device: torch.device):
+    """A context that disables autocast on ``device`` (a no-op where autocast does not exist).
+
+    Examples
+    --------
+    >>> import torch
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16), no_autocast(torch.device("cpu")):
+    ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.float32
+    """
     try:
         return torch.autocast(device_type=device.type, enabled=False)
     except (RuntimeError, ValueError):  # pragma: no cover - exotic device types
@@ -132,7 +141,7 @@ def fft_scan(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     L, _ = _check_time_axis(u, kernel)
     out_dtype = u.dtype
     dtype = _compute_dtype(u, kernel)
-    with _no_autocast(u.device):
+    with no_autocast(u.device):
         n = fft_size(L)
         k = kernel[:L].to(dtype)
         x = u.to(dtype)
@@ -147,6 +156,8 @@ def modal_fft_scan(
     k_diag: torch.Tensor,
     k_off: torch.Tensor | None = None,
     partner: torch.Tensor | None = None,
+    *,
+    channels_first: bool = False,
 ) -> torch.Tensor:
     r"""Causal convolution of a real modal system: ``s_j = k_diag_j * u_j + k_off_j * u_{partner(j)}``.
 
@@ -157,69 +168,56 @@ def modal_fft_scan(
     its own input through ``k_diag = rho^k cos(k th)`` and its partner's through
     ``k_off = +-rho^k sin(k th)`` (``+`` for the first channel of the pair, ``-`` for the
     second).  ``k_off`` is zero on real modes.  Same FFT size, dtype and autocast rules as
-    :func:`fft_scan`, which this reduces to when ``k_off`` is ``None``.
+    :func:`fft_scan`, which this equals when ``k_off`` is ``None``.
 
     Parameters
     ----------
-    u : Tensor, shape (..., L, c)
+    u : Tensor, shape (..., L, c), or (c, ..., L) with ``channels_first``
     k_diag, k_off : Tensor, shape (Lk, c)
     partner : LongTensor, shape (c,)
         ``partner[j]`` is the other channel of ``j``'s pair (``j`` itself for a real mode).
+    channels_first : bool
+        ``u`` is laid out channel-first with time as the contiguous last axis: the transforms
+        then run along unit stride, and a caller that projects ``(B, L, D)`` activations to
+        ``c`` channels with one matrix product gets this layout without a transposed copy.
 
     Returns
     -------
-    Tensor, shape (..., L, c), dtype of ``u``
+    Tensor, the shape of ``u``, dtype of ``u``
+
+    Examples
+    --------
+    >>> import torch
+    >>> kd, ko = torch.randn(5, 2), torch.randn(5, 2)
+    >>> u = torch.randn(3, 5, 2)
+    >>> s = modal_fft_scan(u, kd, ko, torch.tensor([1, 0]))
+    >>> t = modal_fft_scan(u.permute(2, 0, 1), kd, ko, torch.tensor([1, 0]), channels_first=True)
+    >>> bool(torch.allclose(t.permute(1, 2, 0), s, atol=1e-6))
+    True
     """
-    if k_off is None:
-        return fft_scan(u, k_diag)
-    if partner is None:
+    if k_off is not None and partner is None:
         raise ValueError("modal_fft_scan needs `partner` together with `k_off`")
-    L, _ = _check_time_axis(u, k_diag, "k_diag")
-    _check_time_axis(u, k_off, "k_off")
-    out_dtype = u.dtype
-    dtype = _compute_dtype(u, k_diag, k_off)
-    with _no_autocast(u.device):
-        n = fft_size(L)
-        Kd = torch.fft.rfft(k_diag[:L].to(dtype), n=n, dim=0)
-        Ko = torch.fft.rfft(k_off[:L].to(dtype), n=n, dim=0)
-        Xf = torch.fft.rfft(u.to(dtype), n=n, dim=-2)
-        Sf = Xf * Kd + Xf.index_select(-1, partner.to(Xf.device)) * Ko
-        y = torch.fft.irfft(Sf, n=n, dim=-2)[..., :L, :]
-    return y.to(out_dtype)
-
-
-def _channel_first_scan(
-    v: torch.Tensor,
-    k_diag: torch.Tensor,
-    k_off: torch.Tensor | None = None,
-    partner: torch.Tensor | None = None,
-) -> torch.Tensor:
-    r""":func:`modal_fft_scan` on channel-first data: ``v`` (c, ..., L), kernels (Lk, c) -> (c, ..., L).
-
-    The same exact causal convolution (FFT size :func:`fft_size(L) <fft_size>`, float32 or
-    float64, autocast disabled, cast back to ``v.dtype``), with time as the contiguous last axis
-    so the transforms run along unit stride and the adapter's projections stay plain matrix
-    products (no transposed copies of the (B, L, D) activations).
-    """
-    L = v.shape[-1]
-    c = v.shape[0]
+    time_dim, chan_dim = (-1, 0) if channels_first else (-2, -1)
+    if u.dim() < 2:
+        raise ValueError(f"u must have at least a time and a channel axis, got shape {tuple(u.shape)}")
+    L, c = u.shape[time_dim], u.shape[chan_dim]
+    if L < 1:
+        raise ValueError("u must have at least one time step")
     for name, k in (("k_diag", k_diag), ("k_off", k_off)):
         if k is not None and (k.dim() != 2 or k.shape[1] != c):
             raise ValueError(f"{name} must have shape (Lk, c) with c={c}, got {tuple(k.shape)}")
-    out_dtype = v.dtype
-    dtype = _compute_dtype(v, k_diag, k_off)
-    extra = (1,) * (v.dim() - 2)
-    with _no_autocast(v.device):
+    out_dtype = u.dtype
+    dtype = _compute_dtype(u, k_diag, k_off)
+    # the kernels' spectra (F, c), laid out to broadcast against the input's spectrum
+    layout = (lambda K: K.t().reshape(c, *(1,) * (u.dim() - 2), -1)) if channels_first else (lambda K: K)
+    with no_autocast(u.device):
         n = fft_size(L)
-        Xf = torch.fft.rfft(v.to(dtype), n=n, dim=-1)  # (c, ..., n/2+1)
-        Kd = torch.fft.rfft(k_diag[:L].to(dtype).t(), n=n, dim=-1)  # (c, n/2+1)
-        Sf = Xf * Kd.view(c, *extra, -1)
+        Xf = torch.fft.rfft(u.to(dtype), n=n, dim=time_dim)
+        Sf = Xf * layout(torch.fft.rfft(k_diag[:L].to(dtype), n=n, dim=0))
         if k_off is not None:
-            if partner is None:
-                raise ValueError("_channel_first_scan needs `partner` together with `k_off`")
-            Ko = torch.fft.rfft(k_off[:L].to(dtype).t(), n=n, dim=-1)
-            Sf = Sf + Xf.index_select(0, partner.to(Xf.device)) * Ko.view(c, *extra, -1)
-        y = torch.fft.irfft(Sf, n=n, dim=-1)[..., :L]
+            Ko = layout(torch.fft.rfft(k_off[:L].to(dtype), n=n, dim=0))
+            Sf = Sf + Xf.index_select(chan_dim % u.dim(), partner.to(Xf.device)) * Ko
+        y = torch.fft.irfft(Sf, n=n, dim=time_dim).narrow(time_dim, 0, L)
     return y.to(out_dtype)
 
 

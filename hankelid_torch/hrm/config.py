@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from peft.config import PeftConfig
-from peft.utils import PeftType
 
-__all__ = ["HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
+from .._peft_glue import ensure_peft_type
+
+__all__ = ["HRM_ADAPTER_ATTR", "HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
 
 #: Parameter-name prefix of the method. transformers' ``load_adapter``/``delete_adapter`` derive it
 #: from the type as ``peft_type.value.lower() + "_"``, so it must be exactly ``"hrm_"``.
 HRM_PREFIX = "hrm_"
+
+#: Name of the ``nn.ModuleDict`` attribute in which a PEFT layer holds its adapters (one
+#: :class:`~hankelid_torch.adapter.SSMAdapter` per adapter name); it starts with ``HRM_PREFIX`` so that
+#: PEFT marks exactly these parameters trainable and saves them.
+HRM_ADAPTER_ATTR = HRM_PREFIX + "ssm"
 
 #: Default ``target_modules`` (regular expressions, full match) for each injection site: the MLP block
 #: or the self-attention block of every decoder layer of a Mistral/Llama-style model.
@@ -24,61 +29,6 @@ SITE_TARGETS = {
 _INITS = ("s4d", "random", "hankel")
 _PARAMETRIZATIONS = ("s4d", "modal")
 _GRAMIANS = ("empirical", "exact")
-
-
-def ensure_peft_type(name: str) -> PeftType:
-    """Return ``PeftType[name]``, adding the member to PEFT's str-Enum when it is missing.
-
-    ``peft.register_peft_method`` only accepts methods whose type is a member of
-    :class:`peft.PeftType`; an out-of-tree method has to extend the enum. The new member is a real
-    ``PeftType``: ``PeftType(name)``, ``PeftType[name]``, ``list(PeftType)``, pickling and equality
-    with the plain string all work, so configs saved as JSON load back.
-
-    Parameters
-    ----------
-    name : str
-        The member's name and value (upper case, e.g. ``"HRM"``).
-
-    Returns
-    -------
-    PeftType
-        The (possibly new) member.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not an upper-case identifier.
-
-    Examples
-    --------
-    >>> from peft.utils import PeftType
-    >>> ensure_peft_type("HRM") is PeftType("HRM") is PeftType.HRM
-    True
-    >>> PeftType.HRM == "HRM"
-    True
-    """
-    if not (name.isidentifier() and name.isupper()):
-        raise ValueError(f"PEFT type names are upper-case identifiers, got {name!r}")
-    if name in PeftType.__members__:
-        return PeftType[name]
-    member = str.__new__(PeftType, name)
-    member._name_ = name
-    member._value_ = name
-    member.__objclass__ = PeftType
-    if hasattr(next(iter(PeftType)), "_sort_order_"):
-        member._sort_order_ = len(PeftType._member_names_)
-    add_member = getattr(PeftType, "_add_member_", None)  # Python >= 3.13 keeps its own bookkeeping
-    if add_member is not None:
-        add_member(name, member)
-    else:
-        PeftType._member_map_[name] = member
-        PeftType._member_names_.append(name)
-        # EnumType.__setattr__ refuses to (re)bind members; the class attribute is set underneath it.
-        type.__setattr__(PeftType, name, member)
-    PeftType._value2member_map_[name] = member
-    if not isinstance(PeftType(name), enum.Enum):  # pragma: no cover - guards a future enum rewrite
-        raise RuntimeError(f"could not add {name!r} to peft.PeftType")
-    return member
 
 
 HRM_PEFT_TYPE = ensure_peft_type("HRM")
