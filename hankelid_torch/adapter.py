@@ -38,7 +38,7 @@ Both parametrizations have the same number of trainable parameters,
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,15 +47,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import hankelid as hk
-from hankelid._stability import require_stable
 
 from . import init as _init
+from .options import HankelInitOptions, check_positive_int, check_step_range, resolve_parametrization
+from .parametrization import PARAMETRIZATION_CLASSES, ModalParametrization
 from .scan import modal_fft_scan, no_autocast
 
 __all__ = ["SSMAdapter"]
 
-_INITS = ("s4d", "random", "hankel")
-_PARAMETRIZATIONS = ("s4d", "modal")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -86,17 +85,17 @@ class SSMAdapter(nn.Module):
         Initial gate ``alpha`` (0: exact no-op).
     dt_min, dt_max : float
         Clamp range of the S4D step size (and the range of its initialization).
-    hankel_order : int, optional
-        Order ``N`` of the full system for ``init="hankel"`` (default ``4 d``).
-    hankel_gramians : {"empirical", "exact"}
-        Gramians of the Hankel initialization.
-    hankel_length, hankel_trajectories : int
-        Empirical Gramian estimator: length of the random Gaussian input sequences and their
-        number (``None``: the estimator's default).
+    hankel : HankelInitOptions, optional
+        Settings of ``init="hankel"`` (:class:`~hankelid_torch.options.HankelInitOptions`:
+        order ``N`` of the full system, default ``4 d``; exact or empirical Gramians; the
+        empirical estimator's input length and number of trajectories).
     seed : int, optional
         Seed for the initialization (default: torch's global RNG).
     out_features : int, optional
         Output width ``D_out`` (default ``hidden_size``).
+    **hankel_keywords
+        The same settings by ``HRMConfig``'s flat names (``hankel_order``, ``hankel_gramians``,
+        ``hankel_length``, ``hankel_trajectories``), instead of ``hankel``.
 
     Raises
     ------
@@ -137,31 +136,22 @@ class SSMAdapter(nn.Module):
         gate_init: float = 0.0,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
-        hankel_order: int | None = None,
-        hankel_gramians: str = "empirical",
-        hankel_length: int = 1024,
-        hankel_trajectories: int | None = None,
+        hankel: HankelInitOptions | None = None,
         seed: int | None = None,
         out_features: int | None = None,
+        **hankel_keywords: Any,
     ) -> None:
         super().__init__()
-        for name, val in (("hidden_size", hidden_size), ("d_state", d_state)):
-            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
-                raise ValueError(f"{name} must be a positive integer, got {val!r}")
-        if init not in _INITS:
-            raise ValueError(f"init must be one of {_INITS}, got {init!r}")
-        if parametrization is None:
-            parametrization = "modal" if init == "hankel" else "s4d"
-        if parametrization not in _PARAMETRIZATIONS:
-            raise ValueError(f"parametrization must be one of {_PARAMETRIZATIONS}, got {parametrization!r}")
-        if init == "hankel" and parametrization != "modal":
-            raise ValueError(
-                "init='hankel' loads a balanced truncation (dense A with real and complex poles), "
-                "which only parametrization='modal' represents exactly"
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("d_state", d_state)
+        parametrization = resolve_parametrization(init, parametrization)
+        check_step_range(dt_min, dt_max)
+        if hankel is not None and hankel_keywords:
+            raise TypeError(
+                f"pass the Hankel-init settings as `hankel` or as keywords, not both: {hankel_keywords}"
             )
-        if not 0 < dt_min <= dt_max:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
-        self.hidden_size = int(hidden_size)
+        if hankel is None:
+            hankel = HankelInitOptions.from_keywords(**hankel_keywords)
         self.in_features = int(hidden_size)
         self.out_features = int(hidden_size if out_features is None else out_features)
         self.d_state = int(d_state)
@@ -176,37 +166,19 @@ class SSMAdapter(nn.Module):
         # models, e.g. parameter counting) the Hankel init's reduction is skipped.
         target = torch.get_default_device()
         with torch.device("cpu"):
-            self._initialize(
-                init,
-                float(gate_init),
-                hankel_order,
-                hankel_gramians,
-                hankel_length,
-                hankel_trajectories,
-                seed,
-                shapes_only=target.type == "meta",
-            )
+            self._initialize(init, float(gate_init), hankel, seed, shapes_only=target.type == "meta")
         if target.type != "cpu":
             self.to(target)
 
     def _initialize(
-        self,
-        init: str,
-        gate_init: float,
-        hankel_order: int | None,
-        hankel_gramians: str,
-        hankel_length: int,
-        hankel_trajectories: int | None,
-        seed: int | None,
-        *,
-        shapes_only: bool,
+        self, init: str, gate_init: float, hankel: HankelInitOptions, seed: int | None, *, shapes_only: bool
     ) -> None:
-        dt_min, dt_max, parametrization = self.dt_min, self.dt_max, self.parametrization
         gen = None
         if seed is not None:
             gen = torch.Generator().manual_seed(int(seed))
         d, Din, Dout = self.d_state, self.in_features, self.out_features
         self.gate = nn.Parameter(torch.tensor(gate_init, dtype=torch.float32))
+        cpu = torch.device("cpu")
 
         if init == "hankel" and shapes_only:
             placeholder = hk.ModalRealization(
@@ -217,60 +189,19 @@ class SSMAdapter(nn.Module):
                 C=np.zeros((Dout, d)),
                 condition=1.0,
             )
-            self._set_modal(placeholder, dtype=torch.float32, device=torch.device("cpu"))
+            self._set_modal(placeholder, dtype=torch.float32, device=cpu)
             return
         if init == "hankel":
             info = _init.hankel_reduction(
-                Din,
-                Dout,
-                d,
-                order=hankel_order,
-                gramians=hankel_gramians,
-                length=hankel_length,
-                trajectories=hankel_trajectories,
-                dt_min=dt_min,
-                dt_max=dt_max,
-                seed=seed,
-                generator=gen,
+                Din, Dout, d, hankel, dt_min=self.dt_min, dt_max=self.dt_max, seed=seed, generator=gen
             )
-            self._load_hankel(info, dtype=torch.float32, device=torch.device("cpu"))
+            self._load_hankel(info, dtype=torch.float32, device=cpu)
             return
-
-        if init == "s4d":
-            log_a, log_dt = _init.s4d_real(d, dt_min=dt_min, dt_max=dt_max, generator=gen)
-        else:
-            log_a, log_dt = _init.random_s4d(d, dt_min=dt_min, dt_max=dt_max, generator=gen)
+        draw = _init.s4d_real if init == "s4d" else _init.random_s4d
+        log_a, log_dt = draw(d, dt_min=self.dt_min, dt_max=self.dt_max, generator=gen)
         B, C = _init.input_output_matrices(Din, Dout, d, generator=gen)
-        if parametrization == "s4d":
-            self.log_a = nn.Parameter(log_a)
-            self.log_dt = nn.Parameter(log_dt)
-            self.B = nn.Parameter(B)
-            self.C = nn.Parameter(C)
-            return
-        # modal parametrization of the same S4D system (real modes; "random": with pairs)
-        a = -torch.exp(log_a.double())
-        dt = F.softplus(log_dt.double()).clamp(dt_min, dt_max)
-        rho = torch.exp(dt * a)
-        Bbar = (torch.expm1(dt * a) / a)[:, None] * B.double()
-        theta = torch.zeros(d, dtype=torch.float64)
-        partner = torch.arange(d)
-        if init == "random":
-            n_pairs = d // 2
-            for p in range(n_pairs):
-                j = 2 * p
-                partner[j], partner[j + 1] = j + 1, j
-                th = float(torch.rand((), generator=gen, dtype=torch.float64)) * math.pi
-                theta[j] = theta[j + 1] = th
-                rho[j + 1] = rho[j]
-        modal = hk.ModalRealization(
-            rho=rho.numpy(),
-            theta=theta.numpy(),
-            partner=partner.numpy(),
-            B=Bbar.numpy(),
-            C=C.double().numpy(),
-            condition=1.0,
-        )
-        self._set_modal(modal, dtype=torch.float32, device=torch.device("cpu"))
+        # "random" in modal form: half of the slots as conjugate pairs with random angles
+        self._kind.initialize(self, log_a, log_dt, B, C, gen, pairs=init == "random")
 
     # ------------------------------------------------------------------ bookkeeping
     @staticmethod
@@ -284,9 +215,7 @@ class SSMAdapter(nn.Module):
         if self.out_features != self.in_features:
             s += f", out_features={self.out_features}"
         s += f", parametrization={self.parametrization!r}, init={self.init_method!r}"
-        if self.parametrization == "s4d":
-            s += f", dt_min={self.dt_min:g}, dt_max={self.dt_max:g}"
-        return s
+        return s + self._kind.extra_repr(self)
 
     def _apply(self, fn, recurse=True):
         # Keep the adapter in float32 (or float64) when the model is cast to fp16/bf16: the scan
@@ -305,6 +234,11 @@ class SSMAdapter(nn.Module):
         return super()._apply(fn, recurse)
 
     @property
+    def _kind(self) -> type:
+        """The parametrization class (:mod:`hankelid_torch.parametrization`) of this adapter."""
+        return PARAMETRIZATION_CLASSES[self.parametrization]
+
+    @property
     def _dtype(self) -> torch.dtype:
         return self.B.dtype
 
@@ -318,80 +252,19 @@ class SSMAdapter(nn.Module):
         self.hankel_info = info
 
     def _set_modal(self, modal: hk.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
-        """Install a modal realization (new shapes allowed): parameters ``nu, theta, B, C`` + buffer."""
-        d = int(modal.rho.size)
-        rho = np.clip(np.asarray(modal.rho, dtype=float), 1e-30, None)
-        require_stable("the modal parametrization", rho, discrete=True, n=d, hint="it holds stable modes")
-        nu = np.log(-np.log(rho))
-        for name in ("log_a", "log_dt", "nu", "theta", "B", "C"):
-            if name in self._parameters:
-                del self._parameters[name]
-        if "partner" in self._buffers:
-            del self._buffers["partner"]
-
-        def P(x: np.ndarray) -> nn.Parameter:
-            t = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float64)
-            return nn.Parameter(t.to(dtype=dtype, device=device))
-
-        self.nu = P(nu)
-        self.theta = P(np.asarray(modal.theta, dtype=float))
-        # B is stored normalized (see _B_bar); divide by the scale the module will compute from
-        # its own (rounded) nu, so that only the rounding of B itself remains.
-        nu_stored = torch.as_tensor(nu, dtype=torch.float64).to(dtype).to(torch.float64).numpy()
-        gamma = np.sqrt(-np.expm1(-2.0 * np.exp(nu_stored)))
-        self.B = P(np.asarray(modal.B, dtype=float) / gamma[:, None])
-        self.C = P(np.asarray(modal.C, dtype=float))
-        self.register_buffer("partner", torch.as_tensor(np.asarray(modal.partner, dtype=np.int64)).to(device))
-        self.d_state = d
-        self.parametrization = "modal"
+        """Install a modal realization (new shapes allowed; switches to the modal parametrization)."""
+        ModalParametrization.install(self, modal, dtype=dtype, device=device)
 
     # ------------------------------------------------------------------ the system
-    def _dt_a(self) -> torch.Tensor:
-        a = -torch.exp(self.log_a)
-        dt = F.softplus(self.log_dt).clamp(self.dt_min, self.dt_max)
-        return dt, a
-
-    def _pairing(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.arange(self.d_state, device=self.partner.device)
-        is_pair = self.partner != idx
-        sign = torch.where(self.partner > idx, 1.0, -1.0).to(self._dtype) * is_pair.to(self._dtype)
-        return is_pair, sign
-
-    def _modal_params(self) -> tuple[torch.Tensor, torch.Tensor]:
-        nu = 0.5 * (self.nu + self.nu[self.partner])
-        th = 0.5 * (self.theta + self.theta[self.partner])
-        return nu, th
-
     def _powers(self, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``A_bar^n`` as ``(k_diag, k_off)``, shapes ``n.shape + (d,)`` (``k_off`` None for S4D)."""
-        n = n.to(self._dtype)[..., None]
-        if self.parametrization == "s4d":
-            dt, a = self._dt_a()
-            return torch.exp(n * (dt * a)), None
-        nu, th = self._modal_params()
-        is_pair, sign = self._pairing()
-        log_rho = -torch.exp(nu)
-        mag = torch.exp(n * log_rho)
-        ang = n * th
-        lam_real = torch.exp(log_rho) * torch.cos(th)
-        kd = torch.where(is_pair, mag * torch.cos(ang), torch.pow(lam_real, n))
-        ko = sign * mag * torch.sin(ang)
-        return kd, ko
+        return self._kind.powers(self, n.to(self._dtype)[..., None])
 
     def _B_bar(self) -> torch.Tensor:
-        if self.parametrization == "s4d":
-            dt, a = self._dt_a()
-            return (torch.expm1(dt * a) / a)[:, None] * self.B
-        # Modal: B_bar = gamma B with gamma = sqrt(1 - rho^2) (the LRU normalization, Orvieto et
-        # al. 2023): a unit white-noise input then gives each mode a state variance of |B|^2
-        # whatever rho, so a step on B moves slow and fast modes alike (a raw B_bar would be
-        # amplified by 1 / (1 - rho) on slow modes and make plain optimizer steps unstable).
-        nu, _ = self._modal_params()
-        gamma = torch.sqrt(-torch.expm1(-2.0 * torch.exp(nu)))
-        return gamma[:, None] * self.B
+        return self._kind.B_bar(self)
 
     def _partner(self) -> torch.Tensor | None:
-        return self.partner if self.parametrization == "modal" else None
+        return self._kind.partner(self)
 
     def discrete_system(
         self, *, include_gate: bool = False
@@ -693,12 +566,11 @@ class SSMAdapter(nn.Module):
             )
         if isinstance(inputs, torch.Tensor):
             inputs = inputs.detach().to(device="cpu", dtype=torch.float64).numpy()
+        settings = info.settings if gramians is None else replace(info.settings, gramians=gramians)
         new = _init.reduce_full_system(
             info.full,
             self.d_state,
-            gramians=gramians or info.gramians,
-            length=info.options.get("length", 1024),
-            trajectories=info.options.get("n_trajectories"),
+            settings,
             seed=info.options.get("seed"),
             inputs=np.asarray(inputs, dtype=np.float64),
         )

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from peft.config import PeftConfig
 
 from .._peft_glue import ensure_peft_type
+from ..options import (
+    HANKEL_KEYWORDS,
+    HankelInitOptions,
+    check_choice,
+    check_positive_int,
+    check_step_range,
+    resolve_parametrization,
+)
 
 __all__ = ["HRM_ADAPTER_ATTR", "HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
 
@@ -26,9 +35,10 @@ SITE_TARGETS = {
     "attention": r"(.*\.)?layers\.\d+\.self_attn",
 }
 
-_INITS = ("s4d", "random", "hankel")
-_PARAMETRIZATIONS = ("s4d", "modal")
-_GRAMIANS = ("empirical", "exact")
+_HANKEL_DEFAULTS = HankelInitOptions()
+# The config fields every adapter is built from as they are (the Hankel-init ones travel as one
+# HankelInitOptions, `hankel_options`).
+_ADAPTER_FIELDS = ("init", "parametrization", "gate_init", "dt_min", "dt_max")
 
 
 HRM_PEFT_TYPE = ensure_peft_type("HRM")
@@ -120,9 +130,12 @@ class HRMConfig(PeftConfig):
         default=None, metadata={"help": "Order of the richer system reduced by the Hankel init."}
     )
     hankel_gramians: str = field(
-        default="empirical", metadata={"help": "Gramians of the Hankel init: 'empirical' or 'exact'."}
+        default=_HANKEL_DEFAULTS.gramians,
+        metadata={"help": "Gramians of the Hankel init: 'empirical' or 'exact'."},
     )
-    hankel_length: int = field(default=1024, metadata={"help": "Length of the empirical-Gramian inputs."})
+    hankel_length: int = field(
+        default=_HANKEL_DEFAULTS.length, metadata={"help": "Length of the empirical-Gramian inputs."}
+    )
     hankel_trajectories: int | None = field(
         default=None, metadata={"help": "Number of empirical-Gramian trajectories."}
     )
@@ -143,33 +156,16 @@ class HRMConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.peft_type = HRM_PEFT_TYPE
-        _check_int("d_state", self.d_state)
-        if self.site not in SITE_TARGETS:
-            raise ValueError(f"site must be one of {tuple(SITE_TARGETS)}, got {self.site!r}")
-        for name, value, allowed in (
-            ("init", self.init, _INITS),
-            ("parametrization", self.parametrization, (None, *_PARAMETRIZATIONS)),
-            ("hankel_gramians", self.hankel_gramians, _GRAMIANS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if self.init == "hankel" and self.parametrization == "s4d":
-            raise ValueError(
-                "init='hankel' loads a balanced truncation (real and complex poles), which only "
-                "parametrization='modal' holds exactly"
-            )
-        if not (0 < self.dt_min < self.dt_max):
-            raise ValueError(f"need 0 < dt_min < dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
-        _check_int("hankel_length", self.hankel_length)
-        if self.hankel_order is not None:
-            _check_int("hankel_order", self.hankel_order)
-        if self.hankel_trajectories is not None:
-            _check_int("hankel_trajectories", self.hankel_trajectories)
+        check_positive_int("d_state", self.d_state)
+        check_choice("site", self.site, tuple(SITE_TARGETS))
+        resolve_parametrization(self.init, self.parametrization)
+        check_step_range(self.dt_min, self.dt_max)
+        _ = self.hankel_options  # validates the Hankel-init fields
         if not isinstance(self.d_state_pattern, dict):
             raise ValueError(f"d_state_pattern must be a dict, got {type(self.d_state_pattern).__name__}")
         self.d_state_pattern = {str(k): v for k, v in self.d_state_pattern.items()}
         for key, value in self.d_state_pattern.items():
-            _check_int(f"d_state_pattern[{key!r}]", value)
+            check_positive_int(f"d_state_pattern[{key!r}]", value)
         if self.target_modules is None:
             self.target_modules = SITE_TARGETS[self.site]
         elif isinstance(self.target_modules, (list, tuple)):
@@ -179,7 +175,15 @@ class HRMConfig(PeftConfig):
         if isinstance(self.layers_to_transform, (list, tuple, set)):
             self.layers_to_transform = sorted(int(i) for i in self.layers_to_transform)
 
+    @property
+    def hankel_options(self) -> HankelInitOptions:
+        """The Hankel-init fields (``hankel_order``, ``hankel_gramians``, ``hankel_length``,
+        ``hankel_trajectories``) as the one :class:`~hankelid_torch.options.HankelInitOptions` the
+        adapters receive."""
+        return HankelInitOptions.from_keywords(**{name: getattr(self, name) for name in HANKEL_KEYWORDS})
 
-def _check_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    def adapter_options(self) -> dict[str, Any]:
+        """The keyword arguments every adapter of this config shares (see
+        :class:`~hankelid_torch.adapter.SSMAdapter`): initialization, parametrization, gate, step
+        range and ``hankel`` (the :attr:`hankel_options`)."""
+        return {**{name: getattr(self, name) for name in _ADAPTER_FIELDS}, "hankel": self.hankel_options}

@@ -85,16 +85,8 @@ class HRMModel(BaseTuner):
         **optional_kwargs: Any,
     ) -> None:
         kwargs = {
+            **peft_config.adapter_options(),
             "d_state": resolve_d_state(peft_config, current_key),
-            "init": peft_config.init,
-            "parametrization": peft_config.parametrization,
-            "gate_init": peft_config.gate_init,
-            "dt_min": peft_config.dt_min,
-            "dt_max": peft_config.dt_max,
-            "hankel_order": peft_config.hankel_order,
-            "hankel_gramians": peft_config.hankel_gramians,
-            "hankel_length": peft_config.hankel_length,
-            "hankel_trajectories": peft_config.hankel_trajectories,
             "seed": _block_seed(peft_config.seed, current_key),
             "inference_mode": peft_config.inference_mode,
         }
