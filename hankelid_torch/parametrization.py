@@ -78,14 +78,15 @@ def s4d_to_modal(
     >>> m.rho.round(4).tolist(), m.partner.tolist(), m.B.shape
     ([0.9048, 0.9048], [0, 1], (2, 3))
     """
-    dta, scale = s4d_zoh(log_a.double(), log_dt.double(), dt_min, dt_max)
+    log_a, log_dt, B, C = (t.detach().double() for t in (log_a, log_dt, B, C))
+    dta, scale = s4d_zoh(log_a, log_dt, dt_min, dt_max)
     d = int(dta.numel())
     return hk.ModalRealization(
         rho=torch.exp(dta).numpy(),
         theta=np.zeros(d),
         partner=np.arange(d),
-        B=(scale[:, None] * B.double()).numpy(),
-        C=C.double().numpy(),
+        B=(scale[:, None] * B).numpy(),
+        C=C.numpy(),
         condition=1.0,
     )
 
