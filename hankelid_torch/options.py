@@ -5,8 +5,8 @@ Gramian kinds, and `HankelInitOptions`, the Hankel initialization's settings.
 (`HRMConfig.hankel_options`) through `HRMLayer` and
 [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter] to the Hankel-init glue
 ([`hankel_reduction`][hankelid_torch.init.hankel_reduction]), which hands its estimator settings
-to [`hankelid.balanced_truncation`][hankelid.balanced_truncation]. Its field names are the core's
-(`n_trajectories` as in [`hankelid.empirical_gramian`][hankelid.empirical_gramian]); the flat keyword
+to [`hankelid.balanced_truncation`][hankelid.truncation.balanced_truncation]. Its field names are the core's
+(`n_trajectories` as in [`hankelid.empirical_gramian`][hankelid.empirical.empirical_gramian]); the flat keyword
 names of `HRMConfig` and `SSMAdapter` (`hankel_order`, `hankel_gramians`, `hankel_length`,
 `hankel_trajectories`) map onto them through `HANKEL_KEYWORDS`.
 """
@@ -28,7 +28,7 @@ __all__ = [
     "resolve_parametrization",
 ]
 
-#: Initializations of an adapter (see [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter]).
+#: Initializations of an adapter (see `SSMAdapter`).
 INITS = ("s4d", "random", "hankel")
 #: Parametrizations of an adapter: real diagonal S4D, or real modal form with conjugate pairs.
 PARAMETRIZATIONS = ("s4d", "modal")

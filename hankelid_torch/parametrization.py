@@ -12,8 +12,8 @@ which parameters it owns, and how it is initialized from S4D-real draws.
   `nu`, `theta` and the buffer `partner`; real modes and \( 2\times 2 \) rotation-scale blocks of
   complex-conjugate pairs, \( \rho = e^{-e^{\nu}} \), \( \bar B = \sqrt{1-\rho^2}\, B \).
 
-A new parametrization is a class with the same methods, added to `PARAMETRIZATION_CLASSES` and to
-[`hankelid_torch.options.PARAMETRIZATIONS`][hankelid_torch.options.PARAMETRIZATIONS].
+A new parametrization is a class with the same methods, added to `PARAMETRIZATION_CLASSES` and its
+name to `hankelid_torch.options.PARAMETRIZATIONS`.
 """
 
 from __future__ import annotations
