@@ -50,7 +50,7 @@ import hankelid as hk
 
 from . import init as _init
 from .options import HankelInitOptions, check_positive_int, check_step_range, resolve_parametrization
-from .parametrization import PARAMETRIZATION_CLASSES, ModalParametrization
+from .parametrization import PARAMETRIZATION_CLASSES, ModalParametrization, S4DDraw
 from .scan import modal_fft_scan, no_autocast
 
 __all__ = ["SSMAdapter"]
@@ -201,7 +201,7 @@ class SSMAdapter(nn.Module):
         log_a, log_dt = draw(d, dt_min=self.dt_min, dt_max=self.dt_max, generator=gen)
         B, C = _init.input_output_matrices(Din, Dout, d, generator=gen)
         # "random" in modal form: half of the slots as conjugate pairs with random angles
-        self._kind.initialize(self, log_a, log_dt, B, C, gen, pairs=init == "random")
+        self._kind.initialize(self, S4DDraw(log_a, log_dt, B, C, pairs=init == "random", generator=gen))
 
     # ------------------------------------------------------------------ bookkeeping
     @staticmethod

@@ -4,10 +4,11 @@ Gramian kinds, and `HankelInitOptions`, the Hankel initialization's settings.
 `HankelInitOptions` travels unchanged from [`HRMConfig`][hankelid_torch.hrm.config.HRMConfig]
 (`HRMConfig.hankel_options`) through `HRMLayer` and
 [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter] to the Hankel-init glue
-([`hankel_reduction`][hankelid_torch.init.hankel_reduction]), which hands its estimator settings
-to [`hankelid.balanced_truncation`][hankelid.truncation.balanced_truncation]. Its field names are the core's
-(`n_trajectories` as in [`hankelid.empirical_gramian`][hankelid.empirical.empirical_gramian]); the flat keyword
-names of `HRMConfig` and `SSMAdapter` (`hankel_order`, `hankel_gramians`, `hankel_length`,
+([`hankel_reduction`][hankelid_torch.init.hankel_reduction]), which hands its estimator
+settings to [`hankelid.balanced_truncation`][hankelid.truncation.balanced_truncation]. Its field
+names are the core's (`n_trajectories` as in
+[`hankelid.empirical_gramian`][hankelid.empirical.empirical_gramian]); the flat keyword names of
+`HRMConfig` and `SSMAdapter` (`hankel_order`, `hankel_gramians`, `hankel_length`,
 `hankel_trajectories`) map onto them through `HANKEL_KEYWORDS`.
 """
 

@@ -19,6 +19,7 @@ name to `hankelid_torch.options.PARAMETRIZATIONS`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from hankelid._stability import require_stable
 __all__ = [
     "PARAMETRIZATION_CLASSES",
     "ModalParametrization",
+    "S4DDraw",
     "S4DParametrization",
     "s4d_to_modal",
     "s4d_zoh",
@@ -91,6 +93,19 @@ def s4d_to_modal(
     )
 
 
+class S4DDraw(NamedTuple):
+    """Random S4D-real draws a parametrization is initialized from (see `hankelid_torch.init`)."""
+
+    log_a: torch.Tensor
+    log_dt: torch.Tensor
+    B: torch.Tensor
+    C: torch.Tensor
+    #: Make half of the modes complex-conjugate pairs (where the parametrization holds pairs).
+    pairs: bool = False
+    #: Source of the pairs' angles (`None`: torch's global RNG).
+    generator: torch.Generator | None = None
+
+
 class S4DParametrization:
     """Real diagonal S4D parametrization: parameters `log_a`, `log_dt` (plus the adapter's `B`, `C`)."""
 
@@ -98,21 +113,10 @@ class S4DParametrization:
     owned = ("log_a", "log_dt")
 
     @staticmethod
-    def initialize(
-        ad: nn.Module,
-        log_a: torch.Tensor,
-        log_dt: torch.Tensor,
-        B: torch.Tensor,
-        C: torch.Tensor,
-        generator: torch.Generator | None,
-        *,
-        pairs: bool,
-    ) -> None:
-        """Install S4D-real draws as they are (`pairs` does not apply to a diagonal `A`)."""
-        ad.log_a = nn.Parameter(log_a)
-        ad.log_dt = nn.Parameter(log_dt)
-        ad.B = nn.Parameter(B)
-        ad.C = nn.Parameter(C)
+    def initialize(ad: nn.Module, draw: S4DDraw) -> None:
+        """Install S4D-real draws as they are (`draw.pairs` does not apply to a diagonal `A`)."""
+        for name in ("log_a", "log_dt", "B", "C"):
+            setattr(ad, name, nn.Parameter(getattr(draw, name)))
 
     @staticmethod
     def powers(ad: nn.Module, n: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -140,23 +144,14 @@ class ModalParametrization:
     owned = ("nu", "theta")
 
     @staticmethod
-    def initialize(
-        ad: nn.Module,
-        log_a: torch.Tensor,
-        log_dt: torch.Tensor,
-        B: torch.Tensor,
-        C: torch.Tensor,
-        generator: torch.Generator | None,
-        *,
-        pairs: bool,
-    ) -> None:
-        """The same S4D system in modal form; with `pairs`, half of the slots become conjugate pairs
-        (each pair takes its first slot's modulus and a random angle in `[0, pi)`)."""
-        modal = s4d_to_modal(log_a, log_dt, B, C, dt_min=ad.dt_min, dt_max=ad.dt_max)
-        if pairs:
+    def initialize(ad: nn.Module, draw: S4DDraw) -> None:
+        """The same S4D system in modal form; with `draw.pairs`, half of the slots become conjugate
+        pairs (each pair takes its first slot's modulus and a random angle in `[0, pi)`)."""
+        modal = s4d_to_modal(draw.log_a, draw.log_dt, draw.B, draw.C, dt_min=ad.dt_min, dt_max=ad.dt_max)
+        if draw.pairs:
             for j in range(0, 2 * (modal.rho.size // 2), 2):
                 modal.partner[j], modal.partner[j + 1] = j + 1, j
-                th = float(torch.rand((), generator=generator, dtype=torch.float64)) * math.pi
+                th = float(torch.rand((), generator=draw.generator, dtype=torch.float64)) * math.pi
                 modal.theta[j] = modal.theta[j + 1] = th
                 modal.rho[j + 1] = modal.rho[j]
         ModalParametrization.install(ad, modal, dtype=torch.float32, device=torch.device("cpu"))
