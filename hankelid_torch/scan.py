@@ -208,15 +208,20 @@ def modal_fft_scan(
             raise ValueError(f"{name} must have shape (Lk, c) with c={c}, got {tuple(k.shape)}")
     out_dtype = u.dtype
     dtype = _compute_dtype(u, k_diag, k_off)
-    # the kernels' spectra (F, c), laid out to broadcast against the input's spectrum
-    layout = (lambda K: K.t().reshape(c, *(1,) * (u.dim() - 2), -1)) if channels_first else (lambda K: K)
+    n = fft_size(L)
+
+    def spectrum(k: torch.Tensor) -> torch.Tensor:
+        # a kernel's spectrum, laid out (c, 1, ..., F) or (F, c) to broadcast against the input's
+        k = k[:L].to(dtype)
+        if channels_first:
+            return torch.fft.rfft(k.t(), n=n, dim=-1).view(c, *(1,) * (u.dim() - 2), -1)
+        return torch.fft.rfft(k, n=n, dim=0)
+
     with no_autocast(u.device):
-        n = fft_size(L)
         Xf = torch.fft.rfft(u.to(dtype), n=n, dim=time_dim)
-        Sf = Xf * layout(torch.fft.rfft(k_diag[:L].to(dtype), n=n, dim=0))
+        Sf = Xf * spectrum(k_diag)
         if k_off is not None:
-            Ko = layout(torch.fft.rfft(k_off[:L].to(dtype), n=n, dim=0))
-            Sf = Sf + Xf.index_select(chan_dim % u.dim(), partner.to(Xf.device)) * Ko
+            Sf = Sf + Xf.index_select(chan_dim % u.dim(), partner.to(Xf.device)) * spectrum(k_off)
         y = torch.fft.irfft(Sf, n=n, dim=time_dim).narrow(time_dim, 0, L)
     return y.to(out_dtype)
 
