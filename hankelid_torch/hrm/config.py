@@ -84,7 +84,9 @@ class HRMConfig(PeftConfig):
     hankel_length : int
         Length of the random input sequences of the empirical Gramians.
     hankel_trajectories : int, optional
-        Number of random trajectories of the empirical Gramians.
+        Number of random trajectories of the empirical Gramians. The four ``hankel_*`` fields reach
+        every adapter as one frozen :class:`~hankelid_torch.options.HankelInitOptions`
+        (:attr:`hankel_options`, where this one is spelled ``n_trajectories`` as in the core).
     d_state_pattern : dict of str to int
         Per-block state sizes overriding ``d_state``, like LoRA's ``rank_pattern``. A key is a module
         name (``"model.layers.3.mlp"``), a regular expression matched against the end of the module
