@@ -10,6 +10,7 @@ from .adapter import SSMAdapter
 from .bridge import adapter_layers, from_state_space, reduce_adapters, to_state_space
 from .data_init import capture_adapter_inputs, hankel_init_from_data
 from .hrm import HRM_ADAPTER_ATTR, HRMConfig, HRMLayer, HRMMergeError, HRMModel
+from .options import HankelInitOptions
 from .params import ParameterMatch, hrm_trainable_count, lora_trainable_count, match_parameters
 from .scan import fft_scan, ssm_kernel
 from .ssmlora import SSMLoRAConfig
@@ -20,6 +21,7 @@ __all__ = [
     "HRMLayer",
     "HRMMergeError",
     "HRMModel",
+    "HankelInitOptions",
     "ParameterMatch",
     "SSMAdapter",
     "SSMLoRAConfig",
