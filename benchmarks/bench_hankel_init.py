@@ -52,6 +52,7 @@ import torch  # noqa: E402
 import hankelid as hk  # noqa: E402
 from hankelid_torch.adapter import SSMAdapter  # noqa: E402
 from hankelid_torch.init import reduce_full_system, s4d_full_system  # noqa: E402
+from hankelid_torch.options import HankelInitOptions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"adapter_s": 1.0, "layers_s": 30.0}
@@ -130,14 +131,15 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("horizon", "exact", "empirical"):
         print(f"{name:<22}{times[name]:>11.3f}{times[name] / times['horizon']:>11.1f}x")
     print(f"{layers} layers, default init: {layers_s:.2f} s (target {TARGETS['layers_s']:.0f} s)")
+    empirical = HankelInitOptions(gramians="empirical", length=L)
     for label, dt_max in (("default dt", 0.1), ("slow poles", 0.01)):
         full = s4d_full_system(D, D, 4 * d, dt_max=dt_max, generator=torch.Generator().manual_seed(0))
         ref = _hsv(*_series_gramians(full, L))[:d]
         runs = {
-            "horizon": reduce_full_system(full, d, gramians="horizon", length=L),
-            "exact": reduce_full_system(full, d, gramians="exact"),
-            "empirical (seed 1)": reduce_full_system(full, d, gramians="empirical", length=L, seed=1),
-            "empirical (seed 2)": reduce_full_system(full, d, gramians="empirical", length=L, seed=2),
+            "horizon": reduce_full_system(full, d, HankelInitOptions(gramians="horizon", length=L)),
+            "exact": reduce_full_system(full, d, HankelInitOptions(gramians="exact")),
+            "empirical (seed 1)": reduce_full_system(full, d, empirical, seed=1),
+            "empirical (seed 2)": reduce_full_system(full, d, empirical, seed=2),
         }
         accuracy[label] = {
             name: {

@@ -9,16 +9,19 @@ from __future__ import annotations
 from .adapter import SSMAdapter
 from .bridge import adapter_layers, from_state_space, reduce_adapters, to_state_space
 from .data_init import capture_adapter_inputs, hankel_init_from_data
+from .hrm import HRM_ADAPTER_ATTR, HRMConfig, HRMLayer, HRMMergeError, HRMModel
+from .options import HankelInitOptions
 from .params import ParameterMatch, hrm_trainable_count, lora_trainable_count, match_parameters
-from .peft_method import HRMConfig, HRMLayer, HRMMergeError, HRMModel
 from .scan import fft_scan, ssm_kernel
 from .ssmlora import SSMLoRAConfig
 
 __all__ = [
+    "HRM_ADAPTER_ATTR",
     "HRMConfig",
     "HRMLayer",
     "HRMMergeError",
     "HRMModel",
+    "HankelInitOptions",
     "ParameterMatch",
     "SSMAdapter",
     "SSMLoRAConfig",

@@ -38,7 +38,7 @@ Both parametrizations have the same number of trainable parameters,
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,15 +47,20 @@ import torch.nn.functional as F
 from torch import nn
 
 import hankelid as hk
-from hankelid._stability import require_stable
 
 from . import init as _init
-from .scan import _channel_first_scan, _no_autocast, modal_fft_scan
+from .options import (
+    HankelInitOptions,
+    check_gate_init,
+    check_positive_int,
+    check_step_range,
+    resolve_parametrization,
+)
+from .parametrization import PARAMETRIZATION_CLASSES, ModalParametrization, S4DDraw
+from .scan import modal_fft_scan, no_autocast
 
 __all__ = ["SSMAdapter"]
 
-_INITS = ("s4d", "random", "hankel")
-_PARAMETRIZATIONS = ("s4d", "modal")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -88,27 +93,27 @@ class SSMAdapter(nn.Module):
         Lower end of the clamp range of the S4D step size (and of its initialization).
     dt_max : float
         Upper end of that range.
-    hankel_order : int, optional
-        Order ``N`` of the full system for ``init="hankel"`` (default ``4 d``).
-    hankel_gramians : {"horizon", "exact", "empirical"}
-        Gramians of the Hankel initialization (see
-        [`hankel_reduction`][hankelid_torch.init.hankel_reduction]; default: the closed-form
-        Gramians over the horizon ``hankel_length``).
-    hankel_length, hankel_trajectories : int
-        Horizon of the ``"horizon"`` and ``"empirical"`` Gramians (the length of the empirical
-        estimator's random Gaussian input sequences), and the number of those sequences
-        (``None``: the estimator's default; ``"empirical"`` only).
+    hankel : HankelInitOptions, optional
+        Settings of ``init="hankel"`` (:class:`~hankelid_torch.options.HankelInitOptions`:
+        order ``N`` of the full system, default ``4 d``; the Gramians, by default
+        ``"horizon"``, the closed-form Gramians over the horizon ``length``, else ``"exact"``
+        or ``"empirical"``; that horizon, the empirical estimator's input length; its number
+        of trajectories).
     seed : int, optional
         Seed for the initialization (default: torch's global RNG).
     out_features : int, optional
         Output width ``D_out`` (default ``hidden_size``).
+    **hankel_keywords
+        The same settings by ``HRMConfig``'s flat names (``hankel_order``, ``hankel_gramians``,
+        ``hankel_length``, ``hankel_trajectories``), instead of ``hankel``.
 
     Raises
     ------
     ValueError
         For non-positive sizes, an unknown ``init`` or ``parametrization``, ``init="hankel"``
         with ``parametrization="s4d"`` (a balanced truncation has complex and negative poles
-        that only the modal form holds), ``dt_min > dt_max``, or ``hankel_order < d_state``.
+        that only the modal form holds), ``dt_min > dt_max``, a non-finite ``gate_init``, or
+        ``hankel_order < d_state``.
 
     Notes
     -----
@@ -142,33 +147,23 @@ class SSMAdapter(nn.Module):
         gate_init: float = 0.0,
         dt_min: float = 1e-3,
         dt_max: float = 1e-1,
-        hankel_order: int | None = None,
-        hankel_gramians: str = "horizon",
-        hankel_length: int = 1024,
-        hankel_trajectories: int | None = None,
+        hankel: HankelInitOptions | None = None,
         seed: int | None = None,
         out_features: int | None = None,
+        **hankel_keywords: Any,
     ) -> None:
         super().__init__()
-        for name, val in (("hidden_size", hidden_size), ("d_state", d_state)):
-            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
-                raise ValueError(f"{name} must be a positive integer, got {val!r}")
-        if init not in _INITS:
-            raise ValueError(f"init must be one of {_INITS}, got {init!r}")
-        if parametrization is None:
-            parametrization = "modal" if init == "hankel" else "s4d"
-        if parametrization not in _PARAMETRIZATIONS:
-            raise ValueError(f"parametrization must be one of {_PARAMETRIZATIONS}, got {parametrization!r}")
-        if init == "hankel" and parametrization != "modal":
-            raise ValueError(
-                "init='hankel' loads a balanced truncation (dense A with real and complex poles), "
-                "which only parametrization='modal' represents exactly"
+        check_positive_int("hidden_size", hidden_size)
+        check_positive_int("d_state", d_state)
+        parametrization = resolve_parametrization(init, parametrization)
+        check_step_range(dt_min, dt_max)
+        if hankel is not None and hankel_keywords:
+            raise TypeError(
+                f"pass the Hankel-init settings as `hankel` or as keywords, not both: {hankel_keywords}"
             )
-        if not 0 < dt_min <= dt_max:
-            raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
-        if not math.isfinite(float(gate_init)):
-            raise ValueError(f"gate_init must be finite, got {gate_init!r}")
-        self.hidden_size = int(hidden_size)
+        check_gate_init(gate_init)
+        if hankel is None:
+            hankel = HankelInitOptions.from_keywords(**hankel_keywords)
         self.in_features = int(hidden_size)
         self.out_features = int(hidden_size if out_features is None else out_features)
         self.d_state = int(d_state)
@@ -183,37 +178,19 @@ class SSMAdapter(nn.Module):
         # models, e.g. parameter counting) the Hankel init's reduction is skipped.
         target = torch.get_default_device()
         with torch.device("cpu"):
-            self._initialize(
-                init,
-                float(gate_init),
-                hankel_order,
-                hankel_gramians,
-                hankel_length,
-                hankel_trajectories,
-                seed,
-                shapes_only=target.type == "meta",
-            )
+            self._initialize(init, float(gate_init), hankel, seed, shapes_only=target.type == "meta")
         if target.type != "cpu":
             self.to(target)
 
     def _initialize(
-        self,
-        init: str,
-        gate_init: float,
-        hankel_order: int | None,
-        hankel_gramians: str,
-        hankel_length: int,
-        hankel_trajectories: int | None,
-        seed: int | None,
-        *,
-        shapes_only: bool,
+        self, init: str, gate_init: float, hankel: HankelInitOptions, seed: int | None, *, shapes_only: bool
     ) -> None:
-        dt_min, dt_max, parametrization = self.dt_min, self.dt_max, self.parametrization
         gen = None
         if seed is not None:
             gen = torch.Generator().manual_seed(int(seed))
         d, Din, Dout = self.d_state, self.in_features, self.out_features
         self.gate = nn.Parameter(torch.tensor(gate_init, dtype=torch.float32))
+        cpu = torch.device("cpu")
 
         if init == "hankel" and shapes_only:
             placeholder = hk.ModalRealization(
@@ -224,60 +201,19 @@ class SSMAdapter(nn.Module):
                 C=np.zeros((Dout, d)),
                 condition=1.0,
             )
-            self._set_modal(placeholder, dtype=torch.float32, device=torch.device("cpu"))
+            self._set_modal(placeholder, dtype=torch.float32, device=cpu)
             return
         if init == "hankel":
             info = _init.hankel_reduction(
-                Din,
-                Dout,
-                d,
-                order=hankel_order,
-                gramians=hankel_gramians,
-                length=hankel_length,
-                trajectories=hankel_trajectories,
-                dt_min=dt_min,
-                dt_max=dt_max,
-                seed=seed,
-                generator=gen,
+                Din, Dout, d, hankel, dt_min=self.dt_min, dt_max=self.dt_max, seed=seed, generator=gen
             )
-            self._load_hankel(info, dtype=torch.float32, device=torch.device("cpu"))
+            self._load_hankel(info, dtype=torch.float32, device=cpu)
             return
-
-        if init == "s4d":
-            log_a, log_dt = _init.s4d_real(d, dt_min=dt_min, dt_max=dt_max, generator=gen)
-        else:
-            log_a, log_dt = _init.random_s4d(d, dt_min=dt_min, dt_max=dt_max, generator=gen)
+        draw = _init.s4d_real if init == "s4d" else _init.random_s4d
+        log_a, log_dt = draw(d, dt_min=self.dt_min, dt_max=self.dt_max, generator=gen)
         B, C = _init.input_output_matrices(Din, Dout, d, generator=gen)
-        if parametrization == "s4d":
-            self.log_a = nn.Parameter(log_a)
-            self.log_dt = nn.Parameter(log_dt)
-            self.B = nn.Parameter(B)
-            self.C = nn.Parameter(C)
-            return
-        # modal parametrization of the same S4D system (real modes; "random": with pairs)
-        a = -torch.exp(log_a.double())
-        dt = F.softplus(log_dt.double()).clamp(dt_min, dt_max)
-        rho = torch.exp(dt * a)
-        Bbar = (torch.expm1(dt * a) / a)[:, None] * B.double()
-        theta = torch.zeros(d, dtype=torch.float64)
-        partner = torch.arange(d)
-        if init == "random":
-            n_pairs = d // 2
-            for p in range(n_pairs):
-                j = 2 * p
-                partner[j], partner[j + 1] = j + 1, j
-                th = float(torch.rand((), generator=gen, dtype=torch.float64)) * math.pi
-                theta[j] = theta[j + 1] = th
-                rho[j + 1] = rho[j]
-        modal = hk.ModalRealization(
-            rho=rho.numpy(),
-            theta=theta.numpy(),
-            partner=partner.numpy(),
-            B=Bbar.numpy(),
-            C=C.double().numpy(),
-            condition=1.0,
-        )
-        self._set_modal(modal, dtype=torch.float32, device=torch.device("cpu"))
+        # "random" in modal form: half of the slots as conjugate pairs with random angles
+        self._kind.initialize(self, S4DDraw(log_a, log_dt, B, C, pairs=init == "random", generator=gen))
 
     # ------------------------------------------------------------------ bookkeeping
     @staticmethod
@@ -291,9 +227,7 @@ class SSMAdapter(nn.Module):
         if self.out_features != self.in_features:
             s += f", out_features={self.out_features}"
         s += f", parametrization={self.parametrization!r}, init={self.init_method!r}"
-        if self.parametrization == "s4d":
-            s += f", dt_min={self.dt_min:g}, dt_max={self.dt_max:g}"
-        return s
+        return s + self._kind.extra_repr(self)
 
     def _apply(self, fn, recurse=True):
         # Keep the adapter in float32 (or float64) when the model is cast to fp16/bf16: the scan
@@ -333,6 +267,11 @@ class SSMAdapter(nn.Module):
         )
 
     @property
+    def _kind(self) -> type:
+        """The parametrization class (:mod:`hankelid_torch.parametrization`) of this adapter."""
+        return PARAMETRIZATION_CLASSES[self.parametrization]
+
+    @property
     def _dtype(self) -> torch.dtype:
         return self.B.dtype
 
@@ -346,80 +285,19 @@ class SSMAdapter(nn.Module):
         self.hankel_info = info
 
     def _set_modal(self, modal: hk.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
-        """Install a modal realization (new shapes allowed): parameters ``nu, theta, B, C`` + buffer."""
-        d = int(modal.rho.size)
-        rho = np.clip(np.asarray(modal.rho, dtype=float), 1e-30, None)
-        require_stable("the modal parametrization", rho, discrete=True, n=d, hint="it holds stable modes")
-        nu = np.log(-np.log(rho))
-        for name in ("log_a", "log_dt", "nu", "theta", "B", "C"):
-            if name in self._parameters:
-                del self._parameters[name]
-        if "partner" in self._buffers:
-            del self._buffers["partner"]
-
-        def P(x: np.ndarray) -> nn.Parameter:
-            t = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float64)
-            return nn.Parameter(t.to(dtype=dtype, device=device))
-
-        self.nu = P(nu)
-        self.theta = P(np.asarray(modal.theta, dtype=float))
-        # B is stored normalized (see _B_bar); divide by the scale the module will compute from
-        # its own (rounded) nu, so that only the rounding of B itself remains.
-        nu_stored = torch.as_tensor(nu, dtype=torch.float64).to(dtype).to(torch.float64).numpy()
-        gamma = np.sqrt(-np.expm1(-2.0 * np.exp(nu_stored)))
-        self.B = P(np.asarray(modal.B, dtype=float) / gamma[:, None])
-        self.C = P(np.asarray(modal.C, dtype=float))
-        self.register_buffer("partner", torch.as_tensor(np.asarray(modal.partner, dtype=np.int64)).to(device))
-        self.d_state = d
-        self.parametrization = "modal"
+        """Install a modal realization (new shapes allowed; switches to the modal parametrization)."""
+        ModalParametrization.install(self, modal, dtype=dtype, device=device)
 
     # ------------------------------------------------------------------ the system
-    def _dt_a(self) -> torch.Tensor:
-        a = -torch.exp(self.log_a)
-        dt = F.softplus(self.log_dt).clamp(self.dt_min, self.dt_max)
-        return dt, a
-
-    def _pairing(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.arange(self.d_state, device=self.partner.device)
-        is_pair = self.partner != idx
-        sign = torch.where(self.partner > idx, 1.0, -1.0).to(self._dtype) * is_pair.to(self._dtype)
-        return is_pair, sign
-
-    def _modal_params(self) -> tuple[torch.Tensor, torch.Tensor]:
-        nu = 0.5 * (self.nu + self.nu[self.partner])
-        th = 0.5 * (self.theta + self.theta[self.partner])
-        return nu, th
-
     def _powers(self, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``A_bar^n`` as ``(k_diag, k_off)``, shapes ``n.shape + (d,)`` (``k_off`` None for S4D)."""
-        n = n.to(self._dtype)[..., None]
-        if self.parametrization == "s4d":
-            dt, a = self._dt_a()
-            return torch.exp(n * (dt * a)), None
-        nu, th = self._modal_params()
-        is_pair, sign = self._pairing()
-        log_rho = -torch.exp(nu)
-        mag = torch.exp(n * log_rho)
-        ang = n * th
-        lam_real = torch.exp(log_rho) * torch.cos(th)
-        kd = torch.where(is_pair, mag * torch.cos(ang), torch.pow(lam_real, n))
-        ko = sign * mag * torch.sin(ang)
-        return kd, ko
+        return self._kind.powers(self, n.to(self._dtype)[..., None])
 
     def _B_bar(self) -> torch.Tensor:
-        if self.parametrization == "s4d":
-            dt, a = self._dt_a()
-            return (torch.expm1(dt * a) / a)[:, None] * self.B
-        # Modal: B_bar = gamma B with gamma = sqrt(1 - rho^2) (the LRU normalization, Orvieto et
-        # al. 2023): a unit white-noise input then gives each mode a state variance of |B|^2
-        # whatever rho, so a step on B moves slow and fast modes alike (a raw B_bar would be
-        # amplified by 1 / (1 - rho) on slow modes and make plain optimizer steps unstable).
-        nu, _ = self._modal_params()
-        gamma = torch.sqrt(-torch.expm1(-2.0 * torch.exp(nu)))
-        return gamma[:, None] * self.B
+        return self._kind.B_bar(self)
 
     def _partner(self) -> torch.Tensor | None:
-        return self.partner if self.parametrization == "modal" else None
+        return self._kind.partner(self)
 
     def discrete_system(
         self, *, include_gate: bool = False
@@ -429,7 +307,7 @@ class SSMAdapter(nn.Module):
         ``A_bar`` is 1-D (diagonal) for ``"s4d"`` and the 2-D real block-diagonal matrix for
         ``"modal"``.  ``C`` includes the gate when ``include_gate``.
         """
-        with _no_autocast(self._device):
+        with no_autocast(self._device):
             one = torch.ones((), device=self._device)
             kd, ko = self._powers(one)
             if ko is None:
@@ -445,7 +323,7 @@ class SSMAdapter(nn.Module):
 
     def state_kernel(self, length: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-state kernels ``(k_diag, k_off)`` of ``A_bar^k``, k < length, shape (length, d)."""
-        with _no_autocast(self._device):
+        with no_autocast(self._device):
             return self._powers(torch.arange(length, device=self._device))
 
     def kernel(self, length: int, *, include_gate: bool = True) -> torch.Tensor:
@@ -455,7 +333,7 @@ class SSMAdapter(nn.Module):
         ``y_t = K_t[:, j]``.  It equals ``hankelid.markov_parameters(to_state_space(...),
         length + 1)[1:]`` (see :func:`hankelid_torch.bridge.to_state_space`).
         """
-        with _no_autocast(self._device):
+        with no_autocast(self._device):
             kd, ko = self.state_kernel(length)
             Bb = self._B_bar()
             C = self.C * self.gate if include_gate else self.C
@@ -528,7 +406,7 @@ class SSMAdapter(nn.Module):
             out_dtype = base.dtype
             if base.dtype == self._dtype:
                 fused = base.reshape(Bsz * L, self.out_features)
-        with _no_autocast(u.device):
+        with no_autocast(u.device):
             x = u.to(self._dtype)
             if state is not None:
                 state = state.to(device=x.device, dtype=x.dtype).expand(Bsz, d)
@@ -543,7 +421,7 @@ class SSMAdapter(nn.Module):
                 # back without a transposed copy of the (B, L, D) activations.
                 x2 = x.reshape(Bsz * L, self.in_features)
                 vT = (self._B_bar() @ x2.t()).view(d, Bsz, L)
-                sT = _channel_first_scan(vT, kd, ko, partner)  # (d, B, L)
+                sT = modal_fft_scan(vT, kd, ko, partner, channels_first=True)  # (d, B, L)
                 if state is not None:
                     steps = torch.arange(1, L + 1, device=x.device)
                     sT = sT + self._advance(state[:, None, :], steps[None, :]).permute(2, 0, 1)
@@ -603,7 +481,7 @@ class SSMAdapter(nn.Module):
         x = u_t[:, -1] if squeeze_time else u_t
         if squeeze_time and u_t.shape[1] != 1:
             raise ValueError(f"step() takes one token, got u_t of shape {tuple(u_t.shape)}; use forward()")
-        with _no_autocast(x.device):
+        with no_autocast(x.device):
             x = x.to(self._dtype)
             v = F.linear(x, self._B_bar())
             if state is None:
@@ -691,7 +569,7 @@ class SSMAdapter(nn.Module):
         ----------
         inputs : array_like or Tensor, shape (K, L, D_in)
             ``K`` recorded input sequences of this adapter.
-        gramians : "exact" | "empirical", optional
+        gramians : "horizon" | "exact" | "empirical", optional
             Observability side (``None``, the default: what the Hankel init used).
 
         Returns
@@ -721,12 +599,11 @@ class SSMAdapter(nn.Module):
             )
         if isinstance(inputs, torch.Tensor):
             inputs = inputs.detach().to(device="cpu", dtype=torch.float64).numpy()
+        settings = info.settings if gramians is None else replace(info.settings, gramians=gramians)
         new = _init.reduce_full_system(
             info.full,
             self.d_state,
-            gramians=gramians or info.gramians,
-            length=info.options.get("length", 1024),
-            trajectories=info.options.get("n_trajectories"),
+            settings,
             seed=info.options.get("seed"),
             inputs=np.asarray(inputs, dtype=np.float64),
         )

@@ -46,6 +46,7 @@ from torch import nn
 import hankelid as hk
 
 from .adapter import SSMAdapter
+from .hrm.config import HRM_ADAPTER_ATTR
 
 __all__ = [
     "AdapterReduction",
@@ -56,6 +57,12 @@ __all__ = [
     "reduce_adapters",
     "to_state_space",
 ]
+
+
+def _adapter_dict(layer: nn.Module) -> nn.ModuleDict | None:
+    """The ``HRM_ADAPTER_ATTR`` ModuleDict of a PEFT layer, or ``None``."""
+    md = getattr(layer, HRM_ADAPTER_ATTR, None)
+    return md if isinstance(md, nn.ModuleDict) else None
 
 
 def adapter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -85,8 +92,8 @@ def adapter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     out: list[tuple[str, nn.Module]] = []
     held: set[int] = set()
     for name, mod in model.named_modules():
-        md = getattr(mod, "hrm_ssm", None)
-        if isinstance(md, nn.ModuleDict):
+        md = _adapter_dict(mod)
+        if md is not None:
             out.append((name, mod))
             held.update(id(m) for m in md.values())
     for name, mod in model.named_modules():
@@ -125,9 +132,9 @@ def get_adapter(layer: nn.Module, adapter_name: str | None = None) -> SSMAdapter
     """
     if isinstance(layer, SSMAdapter):
         return layer
-    md = getattr(layer, "hrm_ssm", None)
-    if not isinstance(md, nn.ModuleDict):
-        raise TypeError(f"{type(layer).__name__} holds no HRM adapter (no `hrm_ssm` ModuleDict)")
+    md = _adapter_dict(layer)
+    if md is None:
+        raise TypeError(f"{type(layer).__name__} holds no HRM adapter (no `{HRM_ADAPTER_ATTR}` ModuleDict)")
     if adapter_name is not None:
         if adapter_name not in md:
             raise KeyError(f"adapter {adapter_name!r} not in this layer (has {list(md.keys())})")
@@ -369,7 +376,9 @@ def reduce_adapters(
         if isinstance(layer, SSMAdapter):
             items = [(None, layer)]
         else:
-            items = [(k, m) for k, m in layer.hrm_ssm.items() if adapter_name is None or k == adapter_name]
+            items = [
+                (k, m) for k, m in _adapter_dict(layer).items() if adapter_name is None or k == adapter_name
+            ]
         for aname, ad in items:
             r = order.get(lname) if isinstance(order, Mapping) else order
             if isinstance(order, Mapping) and r is None and tol is None:
@@ -439,7 +448,7 @@ def _check_reduction_request(
         if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not math.isfinite(tol) or tol <= 0:
             raise ValueError(f"tol must be a positive finite number, got {tol!r}")
     if adapter_name is not None:
-        names = {k for _, layer in layers if not isinstance(layer, SSMAdapter) for k in layer.hrm_ssm}
+        names = {k for _, layer in layers for k in _adapter_dict(layer) or {}}
         if adapter_name not in names:
             raise ValueError(f"no HRM adapter named {adapter_name!r}; the model has {sorted(names)}")
     return layers
@@ -468,18 +477,16 @@ def _sync_peft_config(model: nn.Module, report: ReductionReport) -> None:
         cfg = configs.get(name)
         if cfg is None or not hasattr(cfg, "d_state_pattern"):
             continue
-        for r in (r for r in report if r.adapter == name):
-            key = getattr(layers[r.layer], "_hrm_key", None) or r.layer
-            cfg.d_state_pattern[key] = r.order_after
-        kinds = {
-            layer.hrm_ssm[name].parametrization
-            for layer in layers.values()
-            if isinstance(getattr(layer, "hrm_ssm", None), nn.ModuleDict) and name in layer.hrm_ssm
+        # each reduced block under its name in the base model (the patterns' keys)
+        reduced = {
+            getattr(layers[r.layer], "block_key", None) or r.layer: r for r in report if r.adapter == name
         }
+        for key, r in reduced.items():
+            cfg.d_state_pattern[key] = r.order_after
+        dicts = [md for md in map(_adapter_dict, layers.values()) if md is not None and name in md]
+        kinds = {md[name].parametrization for md in dicts}
         if kinds == {"modal"}:
             cfg.parametrization = "modal"
             cfg.parametrization_pattern = {}
         else:  # a partial reduction: the reduced layers are modal, the others keep theirs
-            for r in (r for r in report if r.adapter == name):
-                key = getattr(layers[r.layer], "_hrm_key", None) or r.layer
-                cfg.parametrization_pattern[key] = "modal"
+            cfg.parametrization_pattern.update(dict.fromkeys(reduced, "modal"))

@@ -130,6 +130,7 @@ def add_weighted_adapter(
 ) -> Any:
     """What `HRMModel.add_weighted_adapter` does (see there), on the tuner ``tuner``."""
     from .bridge import AdapterReduction, ReductionReport, to_state_space
+    from .hrm.config import HRM_ADAPTER_ATTR
     from .hrm.layer import HRMLayer
 
     check_weighted_request(list(tuner.peft_config), adapters, weights, adapter_name, combination_type)
@@ -145,13 +146,13 @@ def add_weighted_adapter(
     for name, layer in tuner.model.named_modules():
         if not isinstance(layer, HRMLayer):
             continue
-        held = [a for a in adapters if a in layer.hrm_ssm]
+        held = [a for a in adapters if a in getattr(layer, HRM_ADAPTER_ATTR)]
         if not held:
             continue
         if len(held) != len(adapters):
-            lacking = [a for a in adapters if a not in layer.hrm_ssm]
+            lacking = [a for a in adapters if a not in held]
             raise ValueError(
-                f"block {layer._hrm_key!r} holds {held} but not {lacking}: the parallel connection "
+                f"block {layer.block_key!r} holds {held} but not {lacking}: the parallel connection "
                 "needs every adapter at the same blocks"
             )
         full = parallel_connection([to_state_space(layer, a) for a in adapters], [float(w) for w in weights])
@@ -173,12 +174,12 @@ def add_weighted_adapter(
             "parametrization": "modal",
             "parametrization_pattern": {},
             "gate_init": 1.0,
-            "target_modules": sorted(layer._hrm_key for _, layer, *_ in plans),
+            "target_modules": sorted(layer.block_key for _, layer, *_ in plans),
             "exclude_modules": None,
             "layers_to_transform": None,
             "modules_to_save": None,
             "d_state": plans[0][3].n,
-            "d_state_pattern": {layer._hrm_key: reduced.n for _, layer, _, reduced, _ in plans},
+            "d_state_pattern": {layer.block_key: reduced.n for _, layer, _, reduced, _ in plans},
         }
     )
     tuner.peft_config[adapter_name] = config
@@ -189,7 +190,7 @@ def add_weighted_adapter(
         raise
     report = ReductionReport()
     for name, layer, full, reduced, red in plans:
-        adapter = layer.hrm_ssm[adapter_name]
+        adapter = getattr(layer, HRM_ADAPTER_ATTR)[adapter_name]
         adapter.load_state_space(reduced, gate="one")
         adapter.requires_grad_(adapter_name in layer.active_adapters and not config.inference_mode)
         report.append(

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._peft_glue import block_input
 from .adapter import SSMAdapter
 from .bridge import adapter_layers
-from .hrm.layer import _first_tensor
+from .hrm.config import HRM_ADAPTER_ATTR
 from .init import HankelInit
 
 __all__ = ["capture_adapter_inputs", "hankel_init_from_data"]
@@ -75,7 +76,7 @@ def capture_adapter_inputs(
 
     def recorder(name: str):
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            u = _first_tensor(args, kwargs).detach()
+            u = block_input(args, kwargs).detach()
             mask = mask_now[0]
             if mask is not None and mask.shape == u.shape[:2]:
                 u = u * mask[..., None].to(u.dtype)
@@ -172,7 +173,7 @@ def hankel_init_from_data(
     layers = dict(adapter_layers(model))
     out: dict[str, HankelInit] = {}
     for name, inputs in recorded.items():
-        for key, adapter in layers[name].hrm_ssm.items():
+        for key, adapter in getattr(layers[name], HRM_ADAPTER_ATTR).items():
             if (adapter_name is None or key == adapter_name) and adapter.hankel_info is not None:
                 out[f"{name}[{key}]"] = adapter.hankel_init_from_data(inputs, gramians=gramians)
     if not out:

@@ -31,6 +31,9 @@ import hankelid as hk
 from hankelid.horizon import horizon_gramian_factors
 from hankelid.truncation import balance_from_factors, compress_channels, distinct_bounds
 
+from .options import HankelInitOptions
+from .parametrization import s4d_to_modal
+
 __all__ = [
     "HankelInit",
     "hankel_reduction",
@@ -108,16 +111,17 @@ def s4d_full_system(
     """
     log_a, log_dt = s4d_real(order, dt_min=dt_min, dt_max=dt_max, generator=generator)
     B, C = input_output_matrices(in_features, out_features, order, generator=generator)
-    a = -torch.exp(log_a.double())
-    dt = torch.nn.functional.softplus(log_dt.double()).clamp(dt_min, dt_max)
-    Abar = torch.exp(dt * a)
-    Bbar = (torch.expm1(dt * a) / a)[:, None] * B.double()
-    return hk.StateSpace(np.diag(Abar.numpy()), Bbar.numpy(), C.double().numpy(), dt=1.0)
+    modal = s4d_to_modal(log_a, log_dt, B, C, dt_min=dt_min, dt_max=dt_max)
+    return hk.StateSpace(np.diag(modal.rho), modal.B, modal.C, dt=1.0)
 
 
 @dataclass
 class HankelInit:
-    """What :func:`hankel_reduction` did: the full system, the reduction and its diagnostics."""
+    """What :func:`hankel_reduction` did: the full system, the reduction and its diagnostics.
+
+    ``settings`` are the :class:`~hankelid_torch.options.HankelInitOptions` it ran with;
+    ``options`` what reached the Gramian estimator (with the seed drawn, and ``"inputs"``).
+    """
 
     full: hk.StateSpace
     reduced: hk.StateSpace
@@ -125,17 +129,15 @@ class HankelInit:
     error_bound: float
     gramians: str
     options: dict[str, Any] = field(default_factory=dict)
+    settings: HankelInitOptions = field(default_factory=HankelInitOptions)
 
 
 def hankel_reduction(
     in_features: int,
     out_features: int,
     d_state: int,
+    options: HankelInitOptions | None = None,
     *,
-    order: int | None = None,
-    gramians: str = "horizon",
-    length: int = 1024,
-    trajectories: int | None = None,
     dt_min: float = 1e-3,
     dt_max: float = 1e-1,
     seed: int | None = None,
@@ -150,15 +152,14 @@ def hankel_reduction(
         Inputs ``D_in`` and outputs ``D_out`` of the adapter.
     d_state : int
         Reduced order ``d``.
-    order : int, optional
-        Order ``N`` of the full system (default ``4 * d_state``); must be ``>= d_state``.
-    gramians : {"horizon", "exact", "empirical"}
-        ``"horizon"`` (default): the Gramians over the finite horizon ``length``,
+    options : HankelInitOptions, optional
+        ``order``: order ``N`` of the full system (default ``4 * d_state``); must be ``>= d_state``.
+        ``gramians``: ``"horizon"`` (default), the Gramians over the finite horizon ``length``,
         ``sum_{k<L} A^k B B^T A^kT`` (:func:`hankelid.horizon.horizon_gramian_factors`, closed
         form for the diagonal full system) -- exactly the mean of the ``"empirical"``
-        estimate, without its sampling noise and at a fraction of its cost.
-        ``"exact"``: Lyapunov Gramians of the full system.  ``"empirical"``: Gramians
-        estimated from ``trajectories`` random Gaussian input sequences of ``length`` samples
+        estimate, without its sampling noise and at a fraction of its cost;
+        ``"exact"``, Lyapunov Gramians of the full system; ``"empirical"``, Gramians
+        estimated from ``n_trajectories`` random Gaussian input sequences of ``length`` samples
         (``inputs="gaussian"`` of :func:`hankelid.empirical_gramian`): i.i.d. standard normal
         white noise on all ``D_in`` inputs at once for the controllability Gramian, and on all
         ``D_out`` inputs of the adjoint system for the observability Gramian, the estimate
@@ -166,12 +167,9 @@ def hankel_reduction(
         the estimator runs on the channel-compressed system
         (:func:`hankelid.truncation.compress_channels`: ``N`` channels with the same law of
         ``B u``, inside :func:`hankelid.balanced_truncation`): the cost is
-        ``O(trajectories * N^2 * length)``, independent of ``D``.
-    length : int
-        Empirical estimator: length of the input sequences (ignored for exact Gramians).
-    trajectories : int, optional
-        Empirical estimator: number of sequences; ``None`` uses the estimator's default
-        (``max(256, 2 N)``).
+        ``O(n_trajectories * N^2 * length)``, independent of ``D``.  ``length`` is ignored for
+        exact Gramians and ``n_trajectories`` for all but empirical ones; ``n_trajectories=None``
+        uses the estimator's default (``max(256, 2 N)``).  Default: ``HankelInitOptions()``.
     seed : int, optional
         Seed for the empirical estimator's Gaussian inputs (default: drawn from ``generator``
         / torch's global RNG, so ``torch.manual_seed`` reproduces the init).
@@ -186,29 +184,19 @@ def hankel_reduction(
         ``reduced`` is a discrete strictly proper system (``D = 0``) whose Markov parameters
         ``h_{k+1} = C_r A_r^k B_r`` are the initial adapter's kernel.
     """
-    N = 4 * d_state if order is None else int(order)
+    options = HankelInitOptions() if options is None else options
+    N = 4 * d_state if options.order is None else int(options.order)
     if N < d_state:
         raise ValueError(f"hankel_order must be >= d_state={d_state}, got {N}")
     full = s4d_full_system(in_features, out_features, N, dt_min=dt_min, dt_max=dt_max, generator=generator)
-    return reduce_full_system(
-        full,
-        d_state,
-        gramians=gramians,
-        length=length,
-        trajectories=trajectories,
-        seed=seed,
-        generator=generator,
-        inputs=inputs,
-    )
+    return reduce_full_system(full, d_state, options, seed=seed, generator=generator, inputs=inputs)
 
 
 def reduce_full_system(
     full: hk.StateSpace,
     d_state: int,
+    options: HankelInitOptions | None = None,
     *,
-    gramians: str = "horizon",
-    length: int = 1024,
-    trajectories: int | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
     inputs: np.ndarray | None = None,
@@ -223,35 +211,29 @@ def reduce_full_system(
     singular values are then data-weighted ones and ``error_bound`` is NaN (the
     ``2 sum sigma`` bound needs Lyapunov Gramians).  There is no
     data for the observability side (it would need the gradients the outputs receive), so it
-    stays the ``gramians`` choice: exact, or Gaussian-input empirical.  Without ``inputs`` both
-    Gramians follow ``gramians`` (see :func:`hankel_reduction`).
+    stays the ``gramians`` choice: horizon, exact, or Gaussian-input empirical.  Without ``inputs`` both
+    Gramians follow ``options.gramians`` (see :func:`hankel_reduction`).
 
     Examples
     --------
     >>> import numpy as np, torch
     >>> full = s4d_full_system(8, 8, 12, generator=torch.Generator().manual_seed(0))
     >>> U = np.random.default_rng(0).standard_normal((4, 64, 8))
-    >>> info = reduce_full_system(full, 3, gramians="exact", inputs=U)
+    >>> info = reduce_full_system(full, 3, HankelInitOptions(gramians="exact"), inputs=U)
     >>> info.reduced.n, info.options["inputs"]
     (3, 'data (4, 64, 8)')
     """
-    if gramians not in ("horizon", "exact", "empirical"):
-        raise ValueError(f"hankel_gramians must be 'horizon', 'exact' or 'empirical', got {gramians!r}")
-    options: dict[str, Any] = {"length": int(length)} if gramians == "horizon" else {}
-    if gramians == "empirical":
-        if seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
-        options = {"length": int(length), "seed": int(seed)}
-        if trajectories is not None:
-            options["n_trajectories"] = int(trajectories)
+    settings = HankelInitOptions() if options is None else options
+    gramians = settings.gramians
+    if gramians == "empirical" and seed is None:
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator).item())
+    options = settings.estimator_options(seed)
     with warnings.catch_warnings():
         # The horizon is the prescribed input length (the training context), so the estimate is
         # meant to be the finite-horizon Gramian of the slow modes: no warning about it.
         warnings.filterwarnings("ignore", message=r".*does not cover the decay", category=RuntimeWarning)
-        if gramians == "empirical":
-            options = {"inputs": "gaussian", **options}
         if inputs is None and gramians == "horizon":
-            reduced, hsv, bound = _horizon_reduction(full, d_state, int(length))
+            reduced, hsv, bound = _horizon_reduction(full, d_state, int(settings.length))
         elif inputs is None:
             red = hk.balanced_truncation(full, d_state, gramians=gramians, **options)
             reduced, hsv, bound = red.system, np.asarray(red.hsv), float(red.error_bound)
@@ -259,7 +241,13 @@ def reduce_full_system(
             reduced, hsv, bound = _data_reduction(full, d_state, np.asarray(inputs), gramians, options)
             options = {**options, "inputs": f"data {tuple(np.shape(inputs))}"}
     return HankelInit(
-        full=full, reduced=reduced, hsv=hsv, error_bound=bound, gramians=gramians, options=options
+        full=full,
+        reduced=reduced,
+        hsv=hsv,
+        error_bound=bound,
+        gramians=gramians,
+        options=options,
+        settings=settings,
     )
 
 

@@ -36,7 +36,7 @@ from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from peft.utils.other import get_pattern_key
 from torch import nn
 
-from .peft_method import HRMConfig
+from .hrm import HRMConfig
 
 __all__ = ["ParameterMatch", "hrm_trainable_count", "lora_trainable_count", "match_parameters"]
 

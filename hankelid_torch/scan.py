@@ -52,6 +52,7 @@ __all__ = [
     "fft_scan",
     "fft_size",
     "modal_fft_scan",
+    "no_autocast",
     "scan_step",
     "sequential_scan",
     "ssm_kernel",
@@ -72,8 +73,16 @@ def fft_size(length: int) -> int:
     return 1 << (2 * int(length) - 1).bit_length()
 
 
-def _no_autocast(device: torch.device):
-    """A context that disables autocast on ``device`` (a no-op where autocast does not exist)."""
+def no_autocast(device: torch.device):
+    """A context that disables autocast on ``device`` (a no-op where autocast does not exist).
+
+    Examples
+    --------
+    >>> import torch
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16), no_autocast(torch.device("cpu")):
+    ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.float32
+    """
     try:
         return torch.autocast(device_type=device.type, enabled=False)
     except (RuntimeError, ValueError):  # pragma: no cover - exotic device types
@@ -86,6 +95,20 @@ def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
         if t is not None and t.dtype in (torch.float64, torch.complex128):
             return torch.float64
     return torch.float32
+
+
+def _check_real(caller: str, **tensors: torch.Tensor | None) -> None:
+    """Raise `TypeError` naming `caller` for an argument that is not a tensor, or is complex."""
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{caller}: {name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.is_complex():
+            raise TypeError(
+                f"{caller}: {name} is {t.dtype}; the scan is real (rfft/irfft) -- scan the real and "
+                "imaginary parts separately"
+            )
 
 
 def _check_time_axis(u: torch.Tensor, kernel: torch.Tensor, name: str = "kernel") -> tuple[int, int]:
@@ -129,6 +152,10 @@ def fft_scan(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     ValueError
         If the shapes do not match.
 
+    Notes
+    -----
+    This is :func:`modal_fft_scan` with real modes only (no ``k_off``).
+
     Examples
     --------
     >>> import torch
@@ -137,26 +164,9 @@ def fft_scan(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     >>> fft_scan(u, k)[0, :, 0]
     tensor([1.0000, 0.5000, 0.2500, 2.1250])
     """
-    for name, t in (("u", u), ("kernel", kernel)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"fft_scan: {name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.is_complex():
-            raise TypeError(
-                f"fft_scan: {name} is {t.dtype}; the scan is real (rfft/irfft) -- scan the real and "
-                "imaginary parts separately"
-            )
-    L, _ = _check_time_axis(u, kernel)
-    # integer/bool sequences are promoted (to the default float dtype) rather than truncated back
-    out_dtype = u.dtype if u.is_floating_point() else _compute_dtype(u, kernel)
-    dtype = _compute_dtype(u, kernel)
-    with _no_autocast(u.device):
-        n = fft_size(L)
-        k = kernel[:L].to(dtype)
-        x = u.to(dtype)
-        Kf = torch.fft.rfft(k, n=n, dim=0)  # (n/2+1, c)
-        Xf = torch.fft.rfft(x, n=n, dim=-2)  # (..., n/2+1, c)
-        y = torch.fft.irfft(Xf * Kf, n=n, dim=-2)[..., :L, :]
-    return y.to(out_dtype)
+    _check_real("fft_scan", u=u, kernel=kernel)
+    _check_time_axis(u, kernel)
+    return modal_fft_scan(u, kernel)
 
 
 def modal_fft_scan(
@@ -164,6 +174,8 @@ def modal_fft_scan(
     k_diag: torch.Tensor,
     k_off: torch.Tensor | None = None,
     partner: torch.Tensor | None = None,
+    *,
+    channels_first: bool = False,
 ) -> torch.Tensor:
     r"""Causal convolution of a real modal system: ``s_j = k_diag_j * u_j + k_off_j * u_{partner(j)}``.
 
@@ -174,72 +186,74 @@ def modal_fft_scan(
     its own input through ``k_diag = rho^k cos(k th)`` and its partner's through
     ``k_off = +-rho^k sin(k th)`` (``+`` for the first channel of the pair, ``-`` for the
     second).  ``k_off`` is zero on real modes.  Same FFT size, dtype and autocast rules as
-    :func:`fft_scan`, which this reduces to when ``k_off`` is ``None``.
+    :func:`fft_scan`, which this equals when ``k_off`` is ``None``.
 
     Parameters
     ----------
-    u : Tensor, shape (..., L, c)
+    u : Tensor, shape (..., L, c), or (c, ..., L) with ``channels_first``
     k_diag : Tensor, shape (Lk, c)
         Kernel of each channel on itself.
     k_off : Tensor, shape (Lk, c), optional
         Kernel of each channel on its partner (``None``: real modes only).
     partner : LongTensor, shape (c,)
         ``partner[j]`` is the other channel of ``j``'s pair (``j`` itself for a real mode).
+    channels_first : bool
+        ``u`` is laid out channel-first with time as the contiguous last axis: the transforms
+        then run along unit stride, and a caller that projects ``(B, L, D)`` activations to
+        ``c`` channels with one matrix product gets this layout without a transposed copy.
 
     Returns
     -------
-    Tensor, shape (..., L, c), dtype of ``u``
+    Tensor, the shape of ``u``, dtype of ``u``
+        The computation dtype (float32, or float64) for an integer or bool ``u``.
+
+    Raises
+    ------
+    TypeError
+        If ``u`` or a kernel is not a tensor, or is complex (the scan is real).
+    ValueError
+        If the shapes do not match, or ``k_off`` comes without ``partner``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> kd, ko = torch.randn(5, 2), torch.randn(5, 2)
+    >>> u = torch.randn(3, 5, 2)
+    >>> s = modal_fft_scan(u, kd, ko, torch.tensor([1, 0]))
+    >>> t = modal_fft_scan(u.permute(2, 0, 1), kd, ko, torch.tensor([1, 0]), channels_first=True)
+    >>> bool(torch.allclose(t.permute(1, 2, 0), s, atol=1e-6))
+    True
     """
-    if k_off is None:
-        return fft_scan(u, k_diag)
-    if partner is None:
+    _check_real("modal_fft_scan", u=u, k_diag=k_diag, k_off=k_off)
+    if k_off is not None and partner is None:
         raise ValueError("modal_fft_scan needs `partner` together with `k_off`")
-    L, _ = _check_time_axis(u, k_diag, "k_diag")
-    _check_time_axis(u, k_off, "k_off")
-    out_dtype = u.dtype
-    dtype = _compute_dtype(u, k_diag, k_off)
-    with _no_autocast(u.device):
-        n = fft_size(L)
-        Kd = torch.fft.rfft(k_diag[:L].to(dtype), n=n, dim=0)
-        Ko = torch.fft.rfft(k_off[:L].to(dtype), n=n, dim=0)
-        Xf = torch.fft.rfft(u.to(dtype), n=n, dim=-2)
-        Sf = Xf * Kd + Xf.index_select(-1, partner.to(Xf.device)) * Ko
-        y = torch.fft.irfft(Sf, n=n, dim=-2)[..., :L, :]
-    return y.to(out_dtype)
-
-
-def _channel_first_scan(
-    v: torch.Tensor,
-    k_diag: torch.Tensor,
-    k_off: torch.Tensor | None = None,
-    partner: torch.Tensor | None = None,
-) -> torch.Tensor:
-    r""":func:`modal_fft_scan` on channel-first data: ``v`` (c, ..., L), kernels (Lk, c) -> (c, ..., L).
-
-    The same exact causal convolution (FFT size :func:`fft_size(L) <fft_size>`, float32 or
-    float64, autocast disabled, cast back to ``v.dtype``), with time as the contiguous last axis
-    so the transforms run along unit stride and the adapter's projections stay plain matrix
-    products (no transposed copies of the (B, L, D) activations).
-    """
-    L = v.shape[-1]
-    c = v.shape[0]
+    time_dim, chan_dim = (-1, 0) if channels_first else (-2, -1)
+    if u.dim() < 2:
+        raise ValueError(f"u must have at least a time and a channel axis, got shape {tuple(u.shape)}")
+    L, c = u.shape[time_dim], u.shape[chan_dim]
+    if L < 1:
+        raise ValueError("u must have at least one time step")
     for name, k in (("k_diag", k_diag), ("k_off", k_off)):
         if k is not None and (k.dim() != 2 or k.shape[1] != c):
             raise ValueError(f"{name} must have shape (Lk, c) with c={c}, got {tuple(k.shape)}")
-    out_dtype = v.dtype
-    dtype = _compute_dtype(v, k_diag, k_off)
-    extra = (1,) * (v.dim() - 2)
-    with _no_autocast(v.device):
-        n = fft_size(L)
-        Xf = torch.fft.rfft(v.to(dtype), n=n, dim=-1)  # (c, ..., n/2+1)
-        Kd = torch.fft.rfft(k_diag[:L].to(dtype).t(), n=n, dim=-1)  # (c, n/2+1)
-        Sf = Xf * Kd.view(c, *extra, -1)
+    dtype = _compute_dtype(u, k_diag, k_off)
+    # integer/bool sequences are promoted (to the computation dtype) rather than truncated back
+    out_dtype = u.dtype if u.is_floating_point() else dtype
+    n = fft_size(L)
+
+    def spectrum(k: torch.Tensor) -> torch.Tensor:
+        # a kernel's spectrum, laid out (c, 1, ..., F) or (F, c) to broadcast against the input's
+        k = k[:L].to(dtype)
+        if channels_first:
+            return torch.fft.rfft(k.t(), n=n, dim=-1).view(c, *(1,) * (u.dim() - 2), -1)
+        return torch.fft.rfft(k, n=n, dim=0)
+
+    with no_autocast(u.device):
+        Xf = torch.fft.rfft(u.to(dtype), n=n, dim=time_dim)
+        Sf = Xf * spectrum(k_diag)
         if k_off is not None:
-            if partner is None:
-                raise ValueError("_channel_first_scan needs `partner` together with `k_off`")
-            Ko = torch.fft.rfft(k_off[:L].to(dtype).t(), n=n, dim=-1)
-            Sf = Sf + Xf.index_select(0, partner.to(Xf.device)) * Ko.view(c, *extra, -1)
-        y = torch.fft.irfft(Sf, n=n, dim=-1)[..., :L]
+            Sf = Sf + Xf.index_select(chan_dim % u.dim(), partner.to(Xf.device)) * spectrum(k_off)
+        y = torch.fft.irfft(Sf, n=n, dim=time_dim).narrow(time_dim, 0, L)
     return y.to(out_dtype)
 
 

@@ -24,18 +24,10 @@ PACKAGES = ("hankelid", "hankelid_torch", "hankelid_bench")
 # scipy.signal, which is needed only for scipy interop and would add ~0.5 s to `import hankelid`.
 LAZY_IMPORTS_ALLOWED = ("matplotlib", "control", "slycot", "scipy.signal")
 
-# Known violations outside the core, each owned by a pending part of issue 13.  Entries are
+# Known violations (none left since issue 13); an entry names one that is being fixed.  Entries are
 # (importing module, imported module, private name); an entry that no longer occurs fails the
 # test, so the list can only shrink.
-PRIVATE_ALLOWED = {
-    # The scan and the adapter share these two helpers until the modal/channel-first scans are
-    # merged into one (issue 13, item 3).
-    ("hankelid_torch.adapter", "hankelid_torch.scan", "_channel_first_scan"),
-    ("hankelid_torch.adapter", "hankelid_torch.scan", "_no_autocast"),
-    # The input recorder reuses the HRM layer's tensor picker until the shared PEFT glue gets
-    # its own internal module (issue 13, item 4: hrm/ and ssmlora/ packages).
-    ("hankelid_torch.data_init", "hankelid_torch.hrm.layer", "_first_tensor"),
-}
+PRIVATE_ALLOWED: set[tuple[str, str, str]] = set()
 
 
 @dataclass

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-import enum
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from peft.config import PeftConfig
-from peft.utils import PeftType
 
-__all__ = ["HOW_TO_LOAD", "HRM_PEFT_TYPE", "HRM_PREFIX", "SITE_TARGETS", "HRMConfig", "ensure_peft_type"]
+from .._peft_glue import ensure_peft_type
+from ..options import (
+    HANKEL_KEYWORDS,
+    PARAMETRIZATIONS,
+    HankelInitOptions,
+    check_choice,
+    check_gate_init,
+    check_positive_int,
+    check_step_range,
+    resolve_parametrization,
+)
+
+__all__ = [
+    "HOW_TO_LOAD",
+    "HRM_ADAPTER_ATTR",
+    "HRM_PEFT_TYPE",
+    "HRM_PREFIX",
+    "SITE_TARGETS",
+    "HRMConfig",
+    "ensure_peft_type",
+]
 
 #: Parameter-name prefix of the method. transformers' ``load_adapter``/``delete_adapter`` derive it
 #: from the type as ``peft_type.value.lower() + "_"``, so it must be exactly ``"hrm_"``.
 HRM_PREFIX = "hrm_"
+
+#: Name of the ``nn.ModuleDict`` attribute in which a PEFT layer holds its adapters (one
+#: :class:`~hankelid_torch.adapter.SSMAdapter` per adapter name); it starts with ``HRM_PREFIX`` so that
+#: PEFT marks exactly these parameters trainable and saves them.
+HRM_ADAPTER_ATTR = HRM_PREFIX + "ssm"
 
 #: Default ``target_modules`` (regular expressions, full match) for each injection site: the MLP block
 #: or the self-attention block of every decoder layer of a Mistral/Llama-style model.
@@ -35,64 +57,10 @@ HOW_TO_LOAD = (
 )
 _CARD_HEADING = "## Loading this HRM adapter"
 
-_INITS = ("s4d", "random", "hankel")
-_PARAMETRIZATIONS = ("s4d", "modal")
-_GRAMIANS = ("horizon", "exact", "empirical")
-
-
-def ensure_peft_type(name: str) -> PeftType:
-    """Return ``PeftType[name]``, adding the member to PEFT's str-Enum when it is missing.
-
-    ``peft.register_peft_method`` only accepts methods whose type is a member of
-    :class:`peft.PeftType`; an out-of-tree method has to extend the enum. The new member is a real
-    ``PeftType``: ``PeftType(name)``, ``PeftType[name]``, ``list(PeftType)``, pickling and equality
-    with the plain string all work, so configs saved as JSON load back.
-
-    Parameters
-    ----------
-    name : str
-        The member's name and value (upper case, e.g. ``"HRM"``).
-
-    Returns
-    -------
-    PeftType
-        The (possibly new) member.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not an upper-case identifier.
-
-    Examples
-    --------
-    >>> from peft.utils import PeftType
-    >>> ensure_peft_type("HRM") is PeftType("HRM") is PeftType.HRM
-    True
-    >>> PeftType.HRM == "HRM"
-    True
-    """
-    if not (name.isidentifier() and name.isupper()):
-        raise ValueError(f"PEFT type names are upper-case identifiers, got {name!r}")
-    if name in PeftType.__members__:
-        return PeftType[name]
-    member = str.__new__(PeftType, name)
-    member._name_ = name
-    member._value_ = name
-    member.__objclass__ = PeftType
-    if hasattr(next(iter(PeftType)), "_sort_order_"):
-        member._sort_order_ = len(PeftType._member_names_)
-    add_member = getattr(PeftType, "_add_member_", None)  # Python >= 3.13 keeps its own bookkeeping
-    if add_member is not None:
-        add_member(name, member)
-    else:
-        PeftType._member_map_[name] = member
-        PeftType._member_names_.append(name)
-        # EnumType.__setattr__ refuses to (re)bind members; the class attribute is set underneath it.
-        type.__setattr__(PeftType, name, member)
-    PeftType._value2member_map_[name] = member
-    if not isinstance(PeftType(name), enum.Enum):  # pragma: no cover - guards a future enum rewrite
-        raise RuntimeError(f"could not add {name!r} to peft.PeftType")
-    return member
+_HANKEL_DEFAULTS = HankelInitOptions()
+# The config fields every adapter is built from as they are (the Hankel-init ones travel as one
+# HankelInitOptions, `hankel_options`).
+_ADAPTER_FIELDS = ("init", "parametrization", "gate_init", "dt_min", "dt_max")
 
 
 HRM_PEFT_TYPE = ensure_peft_type("HRM")
@@ -144,7 +112,9 @@ class HRMConfig(PeftConfig):
         Horizon of the ``"horizon"`` and ``"empirical"`` Gramians (the length of the empirical
         estimator's random input sequences).
     hankel_trajectories : int, optional
-        Number of random trajectories of the empirical Gramians.
+        Number of random trajectories of the empirical Gramians. The four ``hankel_*`` fields reach
+        every adapter as one frozen :class:`~hankelid_torch.options.HankelInitOptions`
+        (:attr:`hankel_options`, where this one is spelled ``n_trajectories`` as in the core).
     d_state_pattern : dict of str to int
         Per-block state sizes overriding ``d_state``, like LoRA's ``rank_pattern``. A key is a module
         name (``"model.layers.3.mlp"``), a regular expression matched against the end of the module
@@ -197,11 +167,12 @@ class HRMConfig(PeftConfig):
         default=None, metadata={"help": "Order of the richer system reduced by the Hankel init."}
     )
     hankel_gramians: str = field(
-        default="horizon",
+        default=_HANKEL_DEFAULTS.gramians,
         metadata={"help": "Gramians of the Hankel init: 'horizon', 'exact' or 'empirical'."},
     )
     hankel_length: int = field(
-        default=1024, metadata={"help": "Horizon of the 'horizon'/'empirical' Gramians (input length)."}
+        default=_HANKEL_DEFAULTS.length,
+        metadata={"help": "Horizon of the 'horizon'/'empirical' Gramians (input length)."},
     )
     hankel_trajectories: int | None = field(
         default=None, metadata={"help": "Number of empirical-Gramian trajectories."}
@@ -231,51 +202,28 @@ class HRMConfig(PeftConfig):
         super().__post_init__()
         self.peft_type = HRM_PEFT_TYPE
         self.how_to_load = HOW_TO_LOAD  # a copy saved by an older version gets today's instruction
-        _check_int("d_state", self.d_state)
-        if self.site not in SITE_TARGETS:
-            raise ValueError(f"site must be one of {tuple(SITE_TARGETS)}, got {self.site!r}")
-        for name, value, allowed in (
-            ("init", self.init, _INITS),
-            ("parametrization", self.parametrization, (None, *_PARAMETRIZATIONS)),
-            ("hankel_gramians", self.hankel_gramians, _GRAMIANS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if self.init == "hankel" and self.parametrization == "s4d":
-            raise ValueError(
-                "init='hankel' loads a balanced truncation (real and complex poles), which only "
-                "parametrization='modal' holds exactly"
-            )
-        if isinstance(self.gate_init, bool) or not isinstance(self.gate_init, (int, float)):
-            raise ValueError(f"gate_init must be a real number, got {self.gate_init!r}")
-        if not math.isfinite(self.gate_init):
-            raise ValueError(f"gate_init must be finite, got {self.gate_init!r}")
-        if not (0 < self.dt_min < self.dt_max):
-            raise ValueError(f"need 0 < dt_min < dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}")
-        _check_int("hankel_length", self.hankel_length)
-        if self.hankel_order is not None:
-            _check_int("hankel_order", self.hankel_order)
-        if self.hankel_trajectories is not None:
-            _check_int("hankel_trajectories", self.hankel_trajectories)
+        check_positive_int("d_state", self.d_state)
+        check_choice("site", self.site, tuple(SITE_TARGETS))
+        resolve_parametrization(self.init, self.parametrization)
+        check_gate_init(self.gate_init)
+        check_step_range(self.dt_min, self.dt_max)
+        _ = self.hankel_options  # validates the Hankel-init fields
         if not isinstance(self.d_state_pattern, dict):
             raise ValueError(f"d_state_pattern must be a dict, got {type(self.d_state_pattern).__name__}")
         self.d_state_pattern = {str(k): v for k, v in self.d_state_pattern.items()}
         for key, value in self.d_state_pattern.items():
-            _check_int(f"d_state_pattern[{key!r}]", value)
+            check_positive_int(f"d_state_pattern[{key!r}]", value)
         if not isinstance(self.parametrization_pattern, dict):
             raise ValueError(
                 f"parametrization_pattern must be a dict, got {type(self.parametrization_pattern).__name__}"
             )
         self.parametrization_pattern = {str(k): v for k, v in self.parametrization_pattern.items()}
         for key, value in self.parametrization_pattern.items():
-            if value not in _PARAMETRIZATIONS:
-                raise ValueError(
-                    f"parametrization_pattern[{key!r}] must be one of {_PARAMETRIZATIONS}, got {value!r}"
-                )
-            if self.init == "hankel" and value == "s4d":
-                raise ValueError(
-                    f"parametrization_pattern[{key!r}]='s4d' cannot hold init='hankel' (modal only)"
-                )
+            check_choice(f"parametrization_pattern[{key!r}]", value, PARAMETRIZATIONS)
+            try:
+                resolve_parametrization(self.init, value)
+            except ValueError as err:  # the same rule as for `parametrization`, naming the block
+                raise ValueError(f"parametrization_pattern[{key!r}]: {err}") from None
         if self.target_modules is None:
             self.target_modules = SITE_TARGETS[self.site]
         elif isinstance(self.target_modules, (list, tuple)):
@@ -308,7 +256,15 @@ class HRMConfig(PeftConfig):
             )
             card.write_text((text.rstrip() + "\n\n" if text.strip() else "") + section, encoding="utf-8")
 
+    @property
+    def hankel_options(self) -> HankelInitOptions:
+        """The Hankel-init fields (``hankel_order``, ``hankel_gramians``, ``hankel_length``,
+        ``hankel_trajectories``) as the one :class:`~hankelid_torch.options.HankelInitOptions` the
+        adapters receive."""
+        return HankelInitOptions.from_keywords(**{name: getattr(self, name) for name in HANKEL_KEYWORDS})
 
-def _check_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    def adapter_options(self) -> dict[str, Any]:
+        """The keyword arguments every adapter of this config shares (see
+        :class:`~hankelid_torch.adapter.SSMAdapter`): initialization, parametrization, gate, step
+        range and ``hankel`` (the :attr:`hankel_options`)."""
+        return {**{name: getattr(self, name) for name in _ADAPTER_FIELDS}, "hankel": self.hankel_options}

@@ -22,13 +22,23 @@ therefore idempotent) and no decoding state is read or written.
 
 from __future__ import annotations
 
-import inspect
 import types
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
+
+from .._peft_glue import (
+    CACHE_ARGUMENTS,
+    cache_argument,
+    chunk_mask,
+    forward_argument,
+    forward_cache,
+    positional_names,
+    real_token_mask,
+    sequence_length,
+)
 
 __all__ = [
     "CACHE_ARGUMENTS",
@@ -38,11 +48,6 @@ __all__ = [
     "install_context",
     "uninstall_context",
 ]
-
-# The names under which a forward receives the KV cache, newest first: transformers 5.24 renamed
-# `past_key_values` to `cache` (and still accepts the old name as an alias). Reading only one name
-# made every decoding step restart the adapters from a zero state without an error.
-CACHE_ARGUMENTS = ("cache", "past_key_values")
 
 _CONTEXT_ATTR = "_hrm_context"
 _STORE_ATTR = "_hrm_ssm_states"
@@ -188,40 +193,7 @@ class HRMContext:
 
     def mask_for(self, batch: int, length: int, device: torch.device) -> torch.Tensor | None:
         """The ``(batch, length)`` mask of the current chunk, or ``None`` (all tokens are real)."""
-        mask = self.mask
-        if mask is None or mask.shape[0] != batch or mask.shape[1] < length:
-            return None
-        return mask[:, mask.shape[1] - length :].to(device, non_blocking=True)
-
-
-_ARG_NAMES: dict[type, list[str]] = {}
-
-
-def _arg_names(module: nn.Module) -> list[str]:
-    cls = type(module)
-    if cls not in _ARG_NAMES:
-        try:
-            params = inspect.signature(module.forward).parameters.values()
-            _ARG_NAMES[cls] = [
-                p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-            ]
-        except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-            _ARG_NAMES[cls] = []
-    return _ARG_NAMES[cls]
-
-
-def _real_token_mask(mask: Any, length: int, past_len: int) -> torch.Tensor | None:
-    """Boolean mask of real tokens from a 2-D padding mask, or from the diagonal of a 4-D one."""
-    if not isinstance(mask, torch.Tensor):
-        return None  # None, or a per-layer-type dict of masks: nothing reliable to read
-    if mask.dim() == 2:
-        return mask.bool()
-    if mask.dim() == 4 and mask.shape[-2] >= length and mask.shape[-1] >= past_len + length:
-        # A query token always attends to itself unless it is padding: read the (i, past + i) entries.
-        rows = torch.arange(length, device=mask.device)
-        own = mask[:, 0, mask.shape[-2] - length + rows, past_len + rows]
-        return own if own.dtype == torch.bool else own == 0
-    return None
+        return chunk_mask(self.mask, batch, length, device)
 
 
 def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
@@ -231,23 +203,10 @@ def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tup
     ctx.depth += 1
     if ctx.depth > 1:  # the inner base model of a model already being run: keep the outer reading
         return None
-    names = _arg_names(module)
-
-    def arg(name: str) -> Any:
-        if name in kwargs:
-            return kwargs[name]
-        if name in names and names.index(name) < len(args):
-            return args[names.index(name)]
-        return None
-
-    tokens = arg("input_ids")
-    if tokens is None:
-        tokens = arg("inputs_embeds")
-    length = tokens.shape[1] if isinstance(tokens, torch.Tensor) and tokens.dim() >= 2 else 0
-
-    cache = next((c for c in map(arg, CACHE_ARGUMENTS) if c is not None), None)
+    length = sequence_length(module, args, kwargs)
+    cache = forward_cache(module, args, kwargs)
     config = getattr(module, "config", None)
-    use_cache = arg("use_cache")
+    use_cache = forward_argument(module, args, kwargs, "use_cache")
     if use_cache is None:
         use_cache = bool(getattr(config, "use_cache", False))
     training = module.training and torch.is_grad_enabled()
@@ -255,7 +214,11 @@ def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tup
         # transformers drops the cache of checkpointed layers; recomputation must not touch any state
         cache, use_cache = None, False
     modified = None
-    cache_name = _can_inject_cache(module, names, len(args)) if cache is None and use_cache else None
+    cache_name = (
+        _can_inject_cache(module, positional_names(module), len(args))
+        if cache is None and use_cache
+        else None
+    )
     if cache_name is not None:
         # The model would create this cache itself; creating it here lets the states ride along.
         from transformers import DynamicCache
@@ -271,14 +234,9 @@ def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tup
         ctx.past_len = int(cache.get_seq_length())
     else:
         ctx.store, ctx.past_len = None, 0
-    ctx.mask = _real_token_mask(arg("attention_mask"), length, ctx.past_len)
+    ctx.mask = real_token_mask(forward_argument(module, args, kwargs, "attention_mask"), length, ctx.past_len)
     ctx.keep_mask = training
     return modified
-
-
-def cache_argument(names: list[str]) -> str | None:
-    """The name under which a forward with positional parameters ``names`` takes the KV cache."""
-    return next((name for name in CACHE_ARGUMENTS if name in names), None)
 
 
 def _can_inject_cache(module: nn.Module, names: list[str], n_args: int) -> str | None:

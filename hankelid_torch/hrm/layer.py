@@ -9,6 +9,8 @@ import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
+from .._peft_glue import block_input
+from .config import HRM_ADAPTER_ATTR
 from .context import HRMContext
 
 __all__ = ["MERGE_MESSAGE", "HRMLayer", "HRMMergeError", "block_features", "model_hidden_size"]
@@ -128,15 +130,6 @@ def block_features(module: nn.Module, hidden_size: int | None = None) -> tuple[i
     return int(hidden_size), int(hidden_size)
 
 
-def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
-    if args and isinstance(args[0], torch.Tensor):
-        return args[0]
-    for name in ("hidden_states", "x", "input"):
-        if isinstance(kwargs.get(name), torch.Tensor):
-            return kwargs[name]
-    raise ValueError("HRMLayer: could not find the block's input tensor among its arguments")
-
-
 class HRMLayer(nn.Module, BaseTunerLayer):
     """A block ``f`` with HRM adapters: ``f(u) + Σ_active α_a·SSM_a(u)``.
 
@@ -160,7 +153,7 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         Passed to :meth:`update_layer`.
     """
 
-    adapter_layer_names = ("hrm_ssm",)
+    adapter_layer_names = (HRM_ADAPTER_ATTR,)
 
     def __init__(
         self,
@@ -210,7 +203,7 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         active = [name for name in self.active_adapters if name in self.hrm_ssm]
         if not active:
             return result
-        u = _first_tensor(args, kwargs)
+        u = block_input(args, kwargs)
         if isinstance(result, torch.Tensor):
             return self._add_adapters(u, active, result)
         if isinstance(result, tuple) and result and isinstance(result[0], torch.Tensor):
@@ -262,6 +255,12 @@ class HRMLayer(nn.Module, BaseTunerLayer):
             if base is None or name.startswith("_"):
                 raise
             return getattr(base, name)
+
+    @property
+    def block_key(self) -> str:
+        """The wrapped block's qualified name in the base model (keys its decoding state and its
+        entry in ``d_state_pattern``)."""
+        return self._hrm_key
 
     def __repr__(self) -> str:
         return "hrm." + super().__repr__()

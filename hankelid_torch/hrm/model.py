@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import zlib
 from typing import Any, ClassVar
 
@@ -14,24 +13,12 @@ from peft.tuners.tuners_utils import (
 from peft.utils.other import _get_submodules, get_pattern_key
 from torch import nn
 
-from .config import HRM_PREFIX, SITE_TARGETS, HRMConfig
+from .._peft_glue import layer_index
+from .config import HRM_ADAPTER_ATTR, HRM_PREFIX, SITE_TARGETS, HRMConfig
 from .context import install_context, uninstall_context
 from .layer import MERGE_MESSAGE, HRMLayer, HRMMergeError, model_hidden_size
 
 __all__ = ["HRMModel"]
-
-_ADAPTER_ATTR = HRMLayer.adapter_layer_names[0]
-
-
-def _layer_index(key: str, layers_pattern: str | list[str] | None) -> int | None:
-    """The decoder-layer index in a module name: the first numbered segment, or the one after a pattern."""
-    patterns = [layers_pattern] if isinstance(layers_pattern, str) else (layers_pattern or [])
-    regexes = [rf"(?:^|\.){re.escape(p)}\.(\d+)(?:\.|$)" for p in patterns] or [r"(?:^|\.)(\d+)(?:\.|$)"]
-    for regex in regexes:
-        match = re.search(regex, key)
-        if match:
-            return int(match.group(1))
-    return None
 
 
 def _resolve_pattern(pattern: dict, key: str, layers_pattern: Any, default: Any) -> Any:
@@ -44,7 +31,7 @@ def _resolve_pattern(pattern: dict, key: str, layers_pattern: Any, default: Any)
     matched = get_pattern_key(regex_keys, key)  # LoRA's rank_pattern rule: regex on the name's end
     if matched != key:
         return pattern[matched]
-    index = _layer_index(key, layers_pattern)
+    index = layer_index(key, layers_pattern)
     if index is not None and str(index) in pattern:
         return pattern[str(index)]
     return default
@@ -55,8 +42,9 @@ def resolve_d_state(config: HRMConfig, key: str) -> int:
     return _resolve_pattern(config.d_state_pattern, key, config.layers_pattern, config.d_state)
 
 
-def resolve_parametrization(config: HRMConfig, key: str) -> str | None:
-    """Parametrization of block ``key``: ``parametrization_pattern``, else ``parametrization``."""
+def block_parametrization(config: HRMConfig, key: str) -> str | None:
+    """Parametrization of block ``key``: ``parametrization_pattern`` by name, regex or layer index,
+    else ``parametrization`` (``None``: the adapter's default for the config's ``init``)."""
     pattern = getattr(config, "parametrization_pattern", None) or {}
     return _resolve_pattern(pattern, key, config.layers_pattern, config.parametrization)
 
@@ -94,7 +82,7 @@ class HRMModel(BaseTuner):
         wanted = peft_config.layers_to_transform
         if found and isinstance(peft_config.target_modules, str) and wanted is not None:
             wanted = [wanted] if isinstance(wanted, int) else wanted
-            return _layer_index(key, peft_config.layers_pattern) in wanted
+            return layer_index(key, peft_config.layers_pattern) in wanted
         return found
 
     def _create_and_replace(
@@ -108,16 +96,9 @@ class HRMModel(BaseTuner):
         **optional_kwargs: Any,
     ) -> None:
         kwargs = {
+            **peft_config.adapter_options(),
             "d_state": resolve_d_state(peft_config, current_key),
-            "init": peft_config.init,
-            "parametrization": resolve_parametrization(peft_config, current_key),
-            "gate_init": peft_config.gate_init,
-            "dt_min": peft_config.dt_min,
-            "dt_max": peft_config.dt_max,
-            "hankel_order": peft_config.hankel_order,
-            "hankel_gramians": peft_config.hankel_gramians,
-            "hankel_length": peft_config.hankel_length,
-            "hankel_trajectories": peft_config.hankel_trajectories,
+            "parametrization": block_parametrization(peft_config, current_key),
             "seed": _block_seed(peft_config.seed, current_key),
             "inference_mode": peft_config.inference_mode,
         }
@@ -225,8 +206,8 @@ class HRMModel(BaseTuner):
     def _remove_adapter_name_from_key(cls, key: str, adapter_name: str) -> str:
         # The adapter is a module with (possibly nested) parameters, so the name sits right after
         # `hrm_ssm`, not second to last: `...mlp.hrm_ssm.<name>.B.weight` -> `...mlp.hrm_ssm.B.weight`.
-        marker = f"{_ADAPTER_ATTR}.{adapter_name}."
+        marker = f"{HRM_ADAPTER_ATTR}.{adapter_name}."
         head, sep, tail = key.rpartition(marker)
         if sep and (head == "" or head.endswith(".")):
-            return f"{head}{_ADAPTER_ATTR}.{tail}"
+            return f"{head}{HRM_ADAPTER_ATTR}.{tail}"
         return _remove_adapter_name_from_state_dict_key(key, adapter_name)

@@ -237,7 +237,7 @@ def test_reduce_adapters_on_cuda_keeps_the_device():
 def test_reduce_adapters_on_a_peft_mistral_saves_and_loads(tmp_path):
     peft = pytest.importorskip("peft")
     transformers = pytest.importorskip("transformers")
-    from hankelid_torch.peft_method import HRMConfig
+    from hankelid_torch.hrm import HRMConfig
 
     cfg = transformers.MistralConfig(
         hidden_size=16,

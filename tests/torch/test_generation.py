@@ -19,8 +19,8 @@ from transformers import DynamicCache  # noqa: E402
 
 from hankelid_torch import HRMConfig  # noqa: E402
 from hankelid_torch.adapter import SSMAdapter  # noqa: E402
+from hankelid_torch.hrm import HRMLayer  # noqa: E402
 from hankelid_torch.hrm.context import CACHE_ARGUMENTS, cache_argument  # noqa: E402
-from hankelid_torch.peft_method import HRMLayer  # noqa: E402
 
 
 def hrm(model, **kwargs):

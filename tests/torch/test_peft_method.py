@@ -17,7 +17,7 @@ from safetensors.torch import load_file  # noqa: E402
 
 from hankelid_torch import HRMConfig  # noqa: E402
 from hankelid_torch.adapter import SSMAdapter  # noqa: E402
-from hankelid_torch.peft_method import HRMLayer, HRMMergeError, HRMModel  # noqa: E402
+from hankelid_torch.hrm import HRMLayer, HRMMergeError, HRMModel  # noqa: E402
 
 from ._training import adam_losses  # noqa: E402
 

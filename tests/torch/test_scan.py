@@ -276,8 +276,6 @@ def test_modal_fft_scan_equals_block_diagonal_recurrence():
 
 
 def test_channel_first_scan_matches_modal_fft_scan():
-    from hankelid_torch.scan import _channel_first_scan
-
     g = torch.Generator().manual_seed(13)
     L, c = 37, 3
     kd = torch.randn(L + 5, c, generator=g, dtype=f64)
@@ -287,10 +285,10 @@ def test_channel_first_scan_matches_modal_fft_scan():
     vT = v.permute(2, 0, 1).contiguous()  # (c, B, L)
     for off in (None, ko):
         ref = modal_fft_scan(v, kd, off, None if off is None else partner)
-        out = _channel_first_scan(vT, kd, off, None if off is None else partner)
+        out = modal_fft_scan(vT, kd, off, None if off is None else partner, channels_first=True)
         torch.testing.assert_close(out.permute(1, 2, 0), ref, rtol=1e-12, atol=1e-13)
     with pytest.raises(ValueError):
-        _channel_first_scan(vT, kd, ko)
+        modal_fft_scan(vT, kd, ko, channels_first=True)
 
 
 @pytest.mark.cuda
