@@ -14,12 +14,15 @@ Examples
 
 from __future__ import annotations
 
-from ._validation import UnstableSystemError
+import importlib
+
+from ._stability import UnstableSystemError
 from .decomposition import stable_unstable_split
 from .empirical import Simulator, empirical_gramian, empirical_gramian_factors, empirical_hsv
 from .gramians import gramian, gramian_factors, hsv
 from .identification import ERAInfo, Identification, era, hankel_hsv, hankel_matrix
 from .norms import h2_norm, hinf_norm
+from .realization import ModalRealization, modal_realization
 from .systems import (
     StateSpace,
     as_state_space,
@@ -39,6 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ERAInfo",
     "Identification",
+    "ModalRealization",
     "Reduction",
     "Simulator",
     "StateSpace",
@@ -63,6 +67,7 @@ __all__ = [
     "impulse",
     "load",
     "markov_parameters",
+    "modal_realization",
     "plot",
     "random_stable",
     "stable_unstable_split",
@@ -72,7 +77,5 @@ __all__ = [
 def __getattr__(name: str):
     # matplotlib is optional: import the plotting module only when it is asked for.
     if name == "plot":
-        import importlib
-
         return importlib.import_module(".plot", __name__)
     raise AttributeError(f"module 'hankelid' has no attribute {name!r}")

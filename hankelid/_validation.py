@@ -12,18 +12,12 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "UnstableSystemError",
     "as_real_matrix",
     "check_count",
     "check_dt",
     "check_order",
     "check_positive",
-    "check_tol",
 ]
-
-
-class UnstableSystemError(ValueError):
-    """Raised where a stable system is required (a Gramian or norm does not exist)."""
 
 
 def as_real_matrix(value: Any, name: str, *, ndim: int = 2) -> np.ndarray:
@@ -83,11 +77,6 @@ def check_order(order: Any, n: int, *, name: str = "order") -> int:
     if order < 1 or order > n:
         raise ValueError(f"{name} must be between 1 and {n} (the system order), got {order}")
     return order
-
-
-def check_tol(tol: Any, *, name: str = "tol") -> float:
-    """Validate a positive finite tolerance."""
-    return check_positive(tol, name=name)
 
 
 def check_positive(value: Any, *, name: str) -> float:

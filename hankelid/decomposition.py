@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from .systems import StateSpace, _as_state_space
+from ._stability import DEFAULT_MARGIN, check_margin, stable_poles
+from .systems import StateSpace, as_state_space
 
 __all__ = ["StableUnstableSplit", "stable_unstable_split"]
 
@@ -45,12 +46,11 @@ class StableUnstableSplit:
 
 
 def _stable_selector(discrete: bool, offset: float):
-    if discrete:
-        return lambda re, im: np.hypot(re, im) < 1.0 - offset
-    return lambda re, im: re < -offset
+    # The Schur sort callback of SciPy receives real and imaginary parts separately.
+    return lambda re, im: stable_poles(re + 1j * im, discrete, offset)
 
 
-def stable_unstable_split(sys: Any, *, offset: float = 1e-8) -> StableUnstableSplit:
+def stable_unstable_split(sys: Any, *, offset: float = DEFAULT_MARGIN) -> StableUnstableSplit:
     """Split ``sys`` additively into a stable and an unstable part.
 
     Parameters
@@ -84,10 +84,8 @@ def stable_unstable_split(sys: Any, *, offset: float = 1e-8) -> StableUnstableSp
     ...                  sys.frequency_response(w)))
     True
     """
-    from .gramians import _check_offset
-
-    sys = _as_state_space(sys)
-    offset = _check_offset(offset)
+    sys = as_state_space(sys)
+    offset = check_margin(offset)
     A, B, C, D = sys.matrices
     n = sys.n
     T, Z, ns = sla.schur(A, output="real", sort=_stable_selector(sys.is_discrete, offset))

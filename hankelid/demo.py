@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys as _sys
 import time
 from typing import Any
 
 import numpy as np
 
+from . import plot
 from .gramians import hsv
 from .norms import hinf_norm
 from .systems import StateSpace
@@ -115,8 +117,6 @@ def run_demo(
     out : file, optional
         Where to print (default: standard output).
     """
-    import sys as _sys
-
     out = _sys.stdout if out is None else out
     t0 = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
@@ -161,11 +161,9 @@ def _plots(
     except ImportError:  # pragma: no cover - exercised only without the extra
         print("   (matplotlib not installed: plots skipped)", file=out)
         return
-    from . import plot
-
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     plot.hankel_spectrum(sig, ax=axes[0])
-    plot._draw_error_bounds(
+    plot.draw_error_bounds(
         [r["order"] for r in rows],
         [r["bound"] for r in rows],
         [r["hinf_error"] for r in rows],

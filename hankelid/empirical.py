@@ -60,8 +60,7 @@ never stepped through in Python: the impulse states are the block Krylov sequenc
 ``B, AB, A^2B, ...`` built by repeated doubling, and the final Gaussian states are one
 matrix product ``x_L = [A^{L-1}B, ..., AB, B] vec(u)`` (the causal convolution evaluated
 at ``t = L``).  A :class:`Simulator` is called with whole batches of input sequences (all
-trajectories at once, unless ``batch_size`` or a ~32 MB memory bound splits them); this is how
-``hankelid_torch`` hands an adapter over without its matrices.
+trajectories at once, unless ``batch_size`` or a ~32 MB memory bound splits them).
 """
 
 from __future__ import annotations
@@ -76,9 +75,12 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._validation import UnstableSystemError, check_count, check_dt
+from ._factors import thin_factor
+from ._krylov import krylov_blocks
+from ._stability import is_stable, require_stable
+from ._validation import check_count, check_dt
 from .gramians import hsv_from_factors
-from .systems import StateSpace, _as_state_space
+from .systems import StateSpace, as_state_space
 
 __all__ = [
     "Simulator",
@@ -170,7 +172,7 @@ class Simulator:
         ValueError
             If ``sys`` is continuous-time.
         """
-        sys = _as_state_space(sys)
+        sys = as_state_space(sys)
         if not sys.is_discrete:
             raise ValueError("Simulator.from_state_space needs a discrete-time system (dt set)")
         A, B, C, _ = (np.array(M) for M in sys.matrices)
@@ -346,7 +348,7 @@ def _discrete_matrices(sys: StateSpace, opts: _Options) -> tuple[np.ndarray, np.
             "a finite-horizon Gramian of a continuous-time system needs discretization='sampled' "
             "(the Tustin map has no time axis)"
         )
-    if np.max(poles.real) >= 0:
+    if not is_stable(poles, discrete=False):
         return A, B, C  # unstable: rejected by the caller with the continuous-time poles
     alpha = 2.0 / (opts.dt if opts.dt is not None else _tustin_dt(poles))
     lu = sla.lu_factor(alpha * np.eye(sys.n) - A, check_finite=False)
@@ -360,14 +362,13 @@ def _check_horizon(sys: StateSpace, Ad: np.ndarray, opts: _Options) -> None:
     if opts.finite_horizon:
         return
     poles = np.linalg.eigvals(np.asarray(sys.A))
-    unstable = np.max(np.abs(poles)) >= 1 if sys.is_discrete else np.max(poles.real) >= 0
-    if unstable:
-        worst = poles[np.argmax(np.abs(poles) if sys.is_discrete else poles.real)]
-        region = "|pole| < 1" if sys.is_discrete else "Re(pole) < 0"
-        raise UnstableSystemError(
-            f"the system is not stable (pole {worst:.6g} violates {region}): its infinite-horizon "
-            "Gramians do not exist; pass finite_horizon=True for the length-L finite-horizon Gramian"
-        )
+    require_stable(
+        "an infinite-horizon empirical Gramian",
+        poles,
+        discrete=sys.is_discrete,
+        n=sys.n,
+        hint="pass finite_horizon=True for the length-L finite-horizon Gramian",
+    )
     if opts.data is not None:
         return  # the data's own horizon is the point of a data Gramian, not a truncation
     rho = float(np.max(np.abs(poles if sys.is_discrete else np.linalg.eigvals(Ad))))
@@ -378,30 +379,6 @@ def _check_horizon(sys: StateSpace, Ad: np.ndarray, opts: _Options) -> None:
             RuntimeWarning,
             stacklevel=5,
         )
-
-
-def krylov_blocks(A: np.ndarray, B: np.ndarray, length: int, *, reverse: bool = False) -> np.ndarray:
-    """``G[k] = (A^k B)^T`` for ``k < length``, shape ``(length, m, n)``, by repeated doubling.
-
-    With ``reverse=True`` the blocks are stored last-power-first (``G[length-1-k]``), built in
-    place in that order (no reversed copy).
-    """
-    n, m = B.shape
-    G = np.empty((length, m, n))
-    last = length - 1 if reverse else 0
-    G[last] = B.T
-    filled, power = 1, A.T.copy()  # invariant: power = (A^T)^filled
-    with np.errstate(over="ignore", invalid="ignore"):  # callers reject non-finite results
-        while filled < length:
-            take = min(filled, length - filled)
-            # the first `take` powers, times (A^T)^filled, are the powers filled .. filled+take-1
-            src = G[length - take :] if reverse else G[:take]
-            dst = slice(length - filled - take, length - filled) if reverse else slice(filled, filled + take)
-            G[dst] = (src.reshape(take * m, n) @ power).reshape(take, m, n)
-            filled += take
-            if filled < length:
-                power = power @ power
-    return G
 
 
 def _gaussian_final_states(
@@ -547,7 +524,7 @@ def _data_snapshots(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """All states of the runs driven by the user's sequences, scaled by ``1/sqrt(K L)``."""
     if sim is None:
-        ss = _as_state_space(sys)
+        ss = as_state_space(sys)
         if not ss.is_discrete:
             raise ValueError(
                 "input sequences are time samples: discretize the continuous-time system first "
@@ -596,7 +573,7 @@ def _snapshots(
         return _data_snapshots(sys, sim, need, opts)
     if sim is not None:
         return _simulator_snapshots(sim, need, opts, shared_inputs)
-    Sc, So = _state_space_snapshots(_as_state_space(sys), need, opts, shared_inputs)
+    Sc, So = _state_space_snapshots(as_state_space(sys), need, opts, shared_inputs)
     for S in (Sc, So):
         if S is not None and not np.all(np.isfinite(S)):
             raise ValueError("the trajectories overflowed (an unstable system over a long finite horizon)")
@@ -615,6 +592,7 @@ def empirical_gramian(
     discretization: str | None = None,
     finite_horizon: bool = False,
     batch_size: int | None = None,
+    factor: bool = False,
 ) -> np.ndarray:
     r"""Empirical controllability, observability or cross Gramian from simulated trajectories.
 
@@ -651,11 +629,16 @@ def empirical_gramian(
         one (its stability cannot be checked).
     batch_size : int, optional
         Trajectories per batch (simulator call / input draw); default bounds memory to ~32 MB.
+    factor : bool
+        ``"c"`` and ``"o"`` only: return a square-root factor ``L`` (``n x r``, ``r <= n``,
+        ``W = L L^T``) taken straight from the snapshot matrix (thin QR) instead of ``W`` --
+        the estimate is never formed and then factored, as for
+        [`gramian`][hankelid.gramian] with ``factor=True``.
 
     Returns
     -------
-    ndarray, shape (n, n)
-        Symmetric positive semidefinite for ``"c"`` and ``"o"``.
+    ndarray, shape (n, n) or (n, r)
+        Symmetric positive semidefinite for ``"c"`` and ``"o"``; the factor with ``factor=True``.
 
     Raises
     ------
@@ -695,9 +678,16 @@ def empirical_gramian(
     >>> X = hk.Simulator.from_state_space(sys).forward(U)[0]     # the states these inputs produce
     >>> bool(np.allclose(Wd, X.T @ X / 400))
     True
+    >>> Ld = hk.empirical_gramian(sys, "c", inputs=U, factor=True)  # its factor, from the snapshots
+    >>> Ld.shape, bool(np.allclose(Ld @ Ld.T, Wd))
+    ((6, 6), True)
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS} (controllability, observability, cross): {kind!r}")
+    if not isinstance(factor, (bool, np.bool_)):
+        raise ValueError(f"factor must be True or False, got {factor!r}")
+    if factor and kind == "x":
+        raise ValueError("factor=True applies to kind 'c' or 'o' (the cross Gramian is not symmetric)")
     opts = _options(inputs, length, n_trajectories, seed, dt, discretization, finite_horizon, batch_size)
     if kind == "x":
         _check_square(sys)
@@ -706,6 +696,8 @@ def empirical_gramian(
     if kind == "x":
         return Sc.T @ So
     S = Sc if kind == "c" else So
+    if factor:
+        return thin_factor(S.T)
     W = S.T @ S
     return 0.5 * (W + W.T)
 
@@ -717,16 +709,9 @@ def _check_square(sys: Any) -> None:
         if p is None:
             raise ValueError("the cross Gramian needs a square system; set Simulator.p")
     else:
-        m, p = _as_state_space(sys).shape[::-1]
+        m, p = as_state_space(sys).shape[::-1]
     if m != p:
         raise ValueError(f"the cross Gramian needs a square system (m = p), got m={m}, p={p}")
-
-
-def _factor(S: np.ndarray) -> np.ndarray:
-    """``L`` with ``L L^T = S^T S``: a thin triangular factor when ``S`` is tall, else ``S^T``."""
-    if S.shape[0] > S.shape[1]:
-        return sla.qr(S, mode="r", check_finite=False)[0][: S.shape[1]].T
-    return S.T.copy()
 
 
 def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -744,7 +729,10 @@ def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.
         ``from_initial``).
     **options
         The keywords of :func:`empirical_gramian` (``inputs``, ``length``, ``n_trajectories``,
-        ``seed``, ``dt``, ``discretization``, ``finite_horizon``, ``batch_size``).
+        ``seed``, ``dt``, ``discretization``, ``finite_horizon``, ``batch_size``).  Data
+        Gramians take a pair of input arrays ``inputs=(U, V)``: ``U`` of shape ``(K, L, m)``
+        drives the system (``Lc``), ``V`` of shape ``(K', L', p)`` its adjoint (``Lo``).  A
+        single array is refused: it cannot drive both sides.
 
     Returns
     -------
@@ -766,18 +754,33 @@ def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.
     >>> Lc, Lo = empirical_gramian_factors(sys, length=500)
     >>> bool(np.allclose(Lc @ Lc.T, hk.empirical_gramian(sys, "c", length=500)))
     True
+
+    Data Gramians from recorded sequences, one array per side:
+
+    >>> rng = np.random.default_rng(0)
+    >>> U, V = rng.standard_normal((3, 200, 2)), rng.standard_normal((4, 100, 2))
+    >>> Lc, Lo = empirical_gramian_factors(sys, inputs=(U, V))
+    >>> bool(np.allclose(Lo @ Lo.T, hk.empirical_gramian(sys, "o", inputs=V)))
+    True
     """
     unknown = sorted(set(options) - set(_Options.__dataclass_fields__))
     if unknown:
         raise ValueError(f"unknown estimator options {unknown}; use {sorted(_Options.__dataclass_fields__)}")
+    inputs = options.get("inputs")
+    if isinstance(inputs, tuple) and len(inputs) == 2 and not any(isinstance(x, str) for x in inputs):
+        rest = {k: v for k, v in options.items() if k != "inputs"}
+        return (
+            empirical_gramian(sys, "c", inputs=inputs[0], factor=True, **rest),
+            empirical_gramian(sys, "o", inputs=inputs[1], factor=True, **rest),
+        )
     opts = _options(**options)
     if opts.inputs == "data":
         raise ValueError(
-            "an input array drives one Gramian at a time: use empirical_gramian(sys, 'c', inputs=U) "
-            "(and 'o' with the adjoint's inputs) and hankelid.balance_from_factors"
+            "an input array drives one Gramian at a time: pass a pair inputs=(U, V) (U for the system, "
+            "V for its adjoint), or use empirical_gramian(sys, 'c', inputs=U, factor=True)"
         )
     Sc, So = _snapshots(sys, (True, True), opts)
-    return _factor(Sc), _factor(So)
+    return thin_factor(Sc.T), thin_factor(So.T)
 
 
 def empirical_hsv(sys: Any, **options: Any) -> np.ndarray:

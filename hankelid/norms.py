@@ -21,18 +21,14 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.optimize import minimize_scalar
 
-from ._validation import UnstableSystemError
-from .gramians import _poles_from_schur, _schur_data, _stable_with_offset, _unstable_error, gramian
-from .systems import StateSpace, _as_state_space
+from ._schur import QBasis, schur_data, stable_schur
+from ._stability import UnstableSystemError, require_stable
+from .gramians import gramian
+from .systems import StateSpace, as_state_space
 
 __all__ = ["h2_norm", "hinf_norm"]
-
-
-def _check_stable(sys: StateSpace, what: str) -> None:
-    poles = np.linalg.eigvals(sys.A)
-    if not _stable_with_offset(poles, sys.is_discrete):
-        raise _unstable_error(sys, what, poles)
 
 
 def h2_norm(sys: Any) -> float:
@@ -64,8 +60,8 @@ def h2_norm(sys: Any) -> float:
     >>> round(hk.h2_norm(hk.StateSpace([[0.5]], [[1.0]], [[1.0]], [[1.0]], dt=1.0)), 12)  # sqrt(1 + 1/0.75)
     1.527525231652
     """
-    sys = _as_state_space(sys)
-    _check_stable(sys, "h2_norm")
+    sys = as_state_space(sys)
+    require_stable("h2_norm", sys.poles(), discrete=sys.is_discrete, n=sys.n)
     if not sys.is_discrete and np.any(sys.D != 0):
         return float("inf")
     L = gramian(sys, "c", factor=True)
@@ -80,7 +76,7 @@ class _FrequencyEvaluator:
 
     def __init__(self, sys: StateSpace, sd: Any = None) -> None:
         self.sys = sys
-        sd = _schur_data(sys.A) if sd is None else sd
+        sd = schur_data(sys.A) if sd is None else sd
         A, B, C, D = sys.matrices
         self.D = D
         self.diagonal = sd.diagonal
@@ -88,9 +84,7 @@ class _FrequencyEvaluator:
             self.a = np.diag(A).astype(complex)
             self.Bq, self.Cq = B.astype(complex), C.astype(complex)
             return
-        from .gramians import _QBasis
-
-        qb = _QBasis(sd)
+        qb = QBasis(sd)
         Bs = sd.Z.T @ B
         Cs = C @ sd.Z
         self.Bq = qb.qh(sys.n, Bs.astype(complex))
@@ -211,14 +205,11 @@ def hinf_norm(sys: Any, *, rtol: float = 1e-8, return_frequency: bool = False):
     >>> round(g, 4), round(w, 3)
     (10.0125, 0.997)
     """
-    sys = _as_state_space(sys)
+    sys = as_state_space(sys)
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (0 < rtol < 1):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
     rtol = max(float(rtol), 1e-14)
-    sd = _schur_data(sys.A)
-    poles = _poles_from_schur(sd)
-    if not _stable_with_offset(poles, sys.is_discrete):
-        raise _unstable_error(sys, "hinf_norm", poles)
+    sd, poles = stable_schur(sys.A, discrete=sys.is_discrete, what="hinf_norm")
     if sys.is_discrete:
         mapped = _bilinear_equivalent(sys, poles)
         if mapped is not None:
@@ -313,8 +304,6 @@ def _hinf_level_set(sys: StateSpace, sd: Any, poles: np.ndarray, rtol: float, re
         g_lb, w_best = float(vals[k]), float(mids[k])
     # ---- polish the peak location (cheap local search; only ever raises the bound)
     if np.isfinite(w_best):
-        from scipy.optimize import minimize_scalar
-
         span = max(abs(w_best) * 1e-2, 1e-8)
         upper = np.pi / dt if sys.is_discrete else np.inf
         a, b = max(0.0, w_best - span), min(upper, w_best + span)

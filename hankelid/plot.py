@@ -12,9 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .systems import StateSpace, _as_state_space
+from .gramians import hsv
+from .norms import hinf_norm
+from .systems import StateSpace, as_state_space
+from .truncation import balanced_truncation, distinct_bounds
 
-__all__ = ["error_bounds", "frequency_response", "hankel_spectrum"]
+__all__ = ["draw_error_bounds", "error_bounds", "frequency_response", "hankel_spectrum"]
 
 
 def _axes(ax: Any) -> Any:
@@ -64,11 +67,8 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
     >>> ax.get_yscale()
     'log'
     """
-    from .gramians import hsv as _hsv
-    from .truncation import distinct_bounds
-
     if isinstance(sys_or_hsv, StateSpace) or hasattr(sys_or_hsv, "A"):
-        sig = _hsv(_as_state_space(sys_or_hsv), **kwargs)
+        sig = hsv(as_state_space(sys_or_hsv), **kwargs)
     else:
         sig = np.asarray(sys_or_hsv, dtype=float).ravel()
         if sig.size == 0:
@@ -123,10 +123,7 @@ def error_bounds(
     >>> len(ax.get_lines())
     3
     """
-    from .norms import hinf_norm
-    from .truncation import balanced_truncation
-
-    sys = _as_state_space(sys)
+    sys = as_state_space(sys)
     if orders is None:
         orders = list(range(1, min(sys.n - 1, 12) + 1)) or [1]
     orders = [int(r) for r in orders]
@@ -136,16 +133,40 @@ def error_bounds(
         bound.append(red.error_bound)
         actual.append(hinf_norm(sys - red.system) if red.order < sys.n else 0.0)
         lower.append(red.hsv[red.order] if red.order < sys.n else 0.0)
-    return _draw_error_bounds(orders, bound, actual, lower, ax)
+    return draw_error_bounds(orders, bound, actual, lower, ax)
 
 
-def _draw_error_bounds(
+def draw_error_bounds(
     orders: Sequence[int],
     bound: Sequence[float],
     actual: Sequence[float],
     lower: Sequence[float],
     ax: Any = None,
 ) -> Any:
+    """Draw the bound / actual error / lower bound curves of [`error_bounds`][hankelid.plot.error_bounds].
+
+    For errors that were already computed (e.g. by a demo that tabulates them).
+
+    Parameters
+    ----------
+    orders : sequence of int
+    bound, actual, lower : sequence of float
+        A-priori bound, measured H-infinity error and ``sigma_{r+1}`` per order.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import hankelid as hk
+    >>> ax = hk.plot.draw_error_bounds([1, 2], [0.5, 0.1], [0.3, 0.05], [0.2, 0.04])
+    >>> len(ax.get_lines())
+    3
+    """
     ax = _axes(ax)
     tiny = np.finfo(float).tiny
     ax.semilogy(orders, np.maximum(bound, tiny), "s--", label=r"bound $2\sum_{i>r}\sigma_i$")
@@ -185,7 +206,7 @@ def frequency_response(
     """
     if isinstance(systems, StateSpace) or hasattr(systems, "A"):
         systems = [systems]
-    systems = [_as_state_space(s) for s in systems]
+    systems = [as_state_space(s) for s in systems]
     if not systems:
         raise ValueError("no systems to plot")
     if labels is not None and len(labels) != len(systems):

@@ -23,14 +23,21 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from ._validation import check_order, check_tol
-from .gramians import _check_offset, _exact_factors, hsv_from_factors
-from .systems import StateSpace, _as_state_space
+from . import empirical
+from ._factors import thin_factor
+from ._lyapunov import exact_factors, factors_from_schur
+from ._schur import poles_from_schur, schur_data
+from ._stability import DEFAULT_MARGIN, absolute_margin, check_margin, is_stable
+from ._validation import check_order, check_positive
+from .decomposition import StableUnstableSplit, stable_unstable_split
+from .gramians import hsv_from_factors
+from .systems import StateSpace, as_state_space
 
 __all__ = [
     "Reduction",
     "balance_from_factors",
     "balanced_truncation",
+    "compress_channels",
     "distinct_bounds",
 ]
 
@@ -285,24 +292,33 @@ def _default_min_order(sig: np.ndarray, n: int) -> int:
     return max(1, int(np.count_nonzero(sig > n * _EPS * sig[0])))
 
 
-def _empirical_factors(sys: StateSpace, options: dict[str, Any]):
-    from . import empirical
+def compress_channels(sys: StateSpace) -> StateSpace:
+    r"""The system with at most ``n`` inputs and outputs and the same Gramians and Gaussian statistics.
 
-    provider = getattr(empirical, "empirical_gramian_factors", None)
-    if provider is None:  # pragma: no cover - the empirical module is always shipped
-        raise ValueError("gramians='empirical' needs hankelid.empirical.empirical_gramian_factors")
-    Lc, Lo = provider(sys, **options)
-    Lc = np.asarray(Lc, dtype=float)
-    Lo = np.asarray(Lo, dtype=float)
-    if Lc.ndim != 2 or Lo.ndim != 2 or Lc.shape[0] != sys.n or Lo.shape[0] != sys.n:
-        raise ValueError(
-            f"the empirical Gramian factors must have {sys.n} rows, got shapes {Lc.shape} and {Lo.shape}"
-        )
-    return Lc, Lo
+    With ``B = L_b Q_b^T`` and ``C = Q_c L_c^T`` (thin QR of ``B^T`` and ``C``, ``L_b`` and
+    ``L_c`` of size ``n x n``), ``B B^T = L_b L_b^T`` and ``C^T C = L_c L_c^T``, so
+    ``(A, L_b, L_c^T)`` has the Gramians of ``(A, B, C)``.  Its state driven by isotropic
+    Gaussian inputs, ``L_b v`` with ``v ~ N(0, I_n)``, has the same law as ``B u`` with
+    ``u ~ N(0, I_m)``: empirical Gramians of the compressed system are the estimator run on
+    all ``m`` channels, at a cost independent of ``m`` (and of ``p``).  Its balancing
+    transformation balances the original system.  Systems with ``m, p <= n`` are returned
+    unchanged (``D`` dropped).
+
+    Examples
+    --------
+    >>> import numpy as np, hankelid as hk
+    >>> from hankelid.truncation import compress_channels
+    >>> sys = hk.random_stable(4, 30, 20, dt=1.0, seed=0)          # wide: 30 inputs, 20 outputs
+    >>> small = compress_channels(sys)
+    >>> small.shape, bool(np.allclose(hk.gramian(small, "c"), hk.gramian(sys, "c")))
+    ((4, 4), True)
+    """
+    A, B, C, _ = sys.matrices
+    return StateSpace(A, thin_factor(B), thin_factor(C.T).T, dt=sys.dt)
 
 
 def _reattach_unstable(
-    red_s: StateSpace, Ts: np.ndarray, Tis: np.ndarray, split: Any, ns: int
+    red_s: StateSpace, Ts: np.ndarray, Tis: np.ndarray, split: StableUnstableSplit | None, ns: int
 ) -> tuple[StateSpace, np.ndarray, np.ndarray]:
     """Add the kept unstable part back to the reduced stable part, composing the projections."""
     if split is None:
@@ -321,7 +337,7 @@ def balanced_truncation(
     method: str = "sr",
     match_dc: bool = False,
     gramians: str = "exact",
-    offset: float = 1e-8,
+    offset: float = DEFAULT_MARGIN,
     **estimator_options: Any,
 ) -> Reduction:
     r"""Balanced truncation (or singular perturbation) with an a-priori error bound.
@@ -346,7 +362,9 @@ def balanced_truncation(
         discrete) is preserved; the same error bound holds.
     gramians : {"exact", "empirical"}
         ``"empirical"`` estimates the Gramian factors from simulations with
-        ``hankelid.empirical.empirical_gramian_factors(sys, **estimator_options)``; the
+        ``hankelid.empirical.empirical_gramian_factors(sys, **estimator_options)``, run on
+        the channel-compressed system of [`compress_channels`][hankelid.truncation.compress_channels]
+        so that wide systems (``m`` or ``p`` above ``n``) cost no more than square ones; the
         result then also carries ``hsv_exact`` and ``hsv_error``.
     offset : float, default 1e-8
         Stability margin used to classify poles (see :func:`hankelid.hsv`).
@@ -390,7 +408,7 @@ def balanced_truncation(
     >>> hk.balanced_truncation(sys, tol=1e-3).error_bound <= 1e-3
     True
     """
-    sys = _as_state_space(sys)
+    sys = as_state_space(sys)
     n = sys.n
     if not isinstance(method, str) or method.lower() not in ("sr", "bfsr"):
         raise ValueError(f"method must be 'sr' or 'bfsr', got {method!r}")
@@ -410,25 +428,16 @@ def balanced_truncation(
     if order is not None:
         order = check_order(order, n)
     if tol is not None:
-        tol = check_tol(tol)
-    offset = _check_offset(offset)
+        tol = check_positive(tol, name="tol")
+    offset = check_margin(offset)
 
     # ---- stable / unstable split (one Schur form when the system is stable)
-    from .decomposition import stable_unstable_split
-    from .gramians import (
-        _absolute_offset,
-        _factors_from_schur,
-        _poles_from_schur,
-        _schur_data,
-        _stable_with_offset,
-    )
-
-    sd = _schur_data(sys.A)
-    offset = _absolute_offset(_poles_from_schur(sd), sys.is_discrete, offset)
+    sd = schur_data(sys.A)
+    offset = absolute_margin(poles_from_schur(sd), sys.is_discrete, offset)
     split = None
     stable: StateSpace | None = sys
     nu = 0
-    if not _stable_with_offset(_poles_from_schur(sd), sys.is_discrete, offset):
+    if not is_stable(poles_from_schur(sd), sys.is_discrete, offset):
         split = stable_unstable_split(sys, offset=offset)
         nu = split.n_unstable
         stable = split.stable
@@ -445,7 +454,17 @@ def balanced_truncation(
         bounds = np.full(n + 1, np.inf)
         bounds[n] = 0.0
         return Reduction(
-            sys, n, np.full(n, np.inf), 0.0, bounds, eye, eye, method, bool(match_dc), gramians, n_unstable=nu
+            system=sys,
+            order=n,
+            hsv=np.full(n, np.inf),
+            error_bound=0.0,
+            bounds=bounds,
+            T=eye,
+            Ti=eye,
+            method=method,
+            match_dc=bool(match_dc),
+            gramians=gramians,
+            n_unstable=nu,
         )
 
     ns = stable.n
@@ -455,18 +474,19 @@ def balanced_truncation(
     Zs = None
     if gramians == "exact":
         if sd is None:
-            f = _exact_factors(stable, "balanced_truncation")
+            f = exact_factors(stable, "balanced_truncation")
             Lc, Lo, Zs = f.Uc, f.Uo, f.Z
         else:
-            Lc, Lo = _factors_from_schur(stable, sd)
+            Lc, Lo = factors_from_schur(stable, sd)
             Zs = sd.Z
         sig = hsv_from_factors(Lc, Lo)
     else:
-        Lc, Lo = _empirical_factors(stable, dict(estimator_options))
+        # Estimated on the channel-compressed twin: the same law, at a cost independent of the width.
+        Lc, Lo = empirical.empirical_gramian_factors(compress_channels(stable), **estimator_options)
         sig = hsv_from_factors(Lc, Lo)[:ns]
         if len(sig) < ns:
             sig = np.concatenate([sig, np.zeros(ns - len(sig))])
-        f = _exact_factors(stable, "balanced_truncation")
+        f = exact_factors(stable, "balanced_truncation")
         hsv_exact = hsv_from_factors(f.Uc, f.Uo)
         hsv_error = float(np.max(np.abs(sig - hsv_exact)) / hsv_exact[0]) if hsv_exact[0] > 0 else 0.0
 

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import hankelid as hk
+from hankelid._stability import require_stable
 
 from . import init as _init
 from .scan import _channel_first_scan, _no_autocast, modal_fft_scan
@@ -208,7 +209,7 @@ class SSMAdapter(nn.Module):
         self.gate = nn.Parameter(torch.tensor(gate_init, dtype=torch.float32))
 
         if init == "hankel" and shapes_only:
-            placeholder = _init.ModalRealization(
+            placeholder = hk.ModalRealization(
                 rho=np.full(d, 0.5),
                 theta=np.zeros(d),
                 partner=np.arange(d),
@@ -261,7 +262,7 @@ class SSMAdapter(nn.Module):
                 th = float(torch.rand((), generator=gen, dtype=torch.float64)) * math.pi
                 theta[j] = theta[j + 1] = th
                 rho[j + 1] = rho[j]
-        modal = _init.ModalRealization(
+        modal = hk.ModalRealization(
             rho=rho.numpy(),
             theta=theta.numpy(),
             partner=partner.numpy(),
@@ -313,15 +314,14 @@ class SSMAdapter(nn.Module):
 
     def _load_hankel(self, info: _init.HankelInit, *, dtype: torch.dtype, device: torch.device) -> None:
         """Install a Hankel init's reduced model exactly (modal form) and keep its diagnostics."""
-        self._set_modal(_init.modal_realization(*info.reduced.matrices[:3]), dtype=dtype, device=device)
+        self._set_modal(hk.modal_realization(*info.reduced.matrices[:3]), dtype=dtype, device=device)
         self.hankel_info = info
 
-    def _set_modal(self, modal: _init.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
+    def _set_modal(self, modal: hk.ModalRealization, *, dtype: torch.dtype, device: torch.device) -> None:
         """Install a modal realization (new shapes allowed): parameters ``nu, theta, B, C`` + buffer."""
         d = int(modal.rho.size)
         rho = np.clip(np.asarray(modal.rho, dtype=float), 1e-30, None)
-        if np.any(rho >= 1.0):
-            raise ValueError("modal parametrization needs poles of modulus < 1")
+        require_stable("the modal parametrization", rho, discrete=True, n=d, hint="it holds stable modes")
         nu = np.log(-np.log(rho))
         for name in ("log_a", "log_dt", "nu", "theta", "B", "C"):
             if name in self._parameters:
@@ -639,7 +639,7 @@ class SSMAdapter(nn.Module):
             g = 1.0
         else:
             g = float(gate)
-        modal = _init.modal_realization(A, B, C)
+        modal = hk.modal_realization(A, B, C)
         if g != 0.0:
             modal.C = modal.C / g
         dtype, device = self._dtype, self._device

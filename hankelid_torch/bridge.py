@@ -46,7 +46,6 @@ from torch import nn
 import hankelid as hk
 
 from .adapter import SSMAdapter
-from .init import balanced_reduction
 
 __all__ = [
     "AdapterReduction",
@@ -386,7 +385,8 @@ def reduce_adapters(
                 sys = hk.StateSpace(A, B, C, None, dt=1.0)
             r_eff = None if r is None else min(int(r), n)
             tol_eff = tol if r_eff is None else None
-            reduced, red = balanced_reduction(sys, r_eff, tol=tol_eff, gramians=gramians, **estimator_options)
+            red = hk.balanced_truncation(sys, r_eff, tol=tol_eff, gramians=gramians, **estimator_options)
+            reduced = red.system
             ad.load_state_space(reduced, gate="keep")
             hsv = np.asarray(red.hsv, dtype=float) * (0.0 if g == 0.0 else 1.0)
             bound = float(red.error_bound) * (0.0 if g == 0.0 else 1.0)

@@ -1,4 +1,4 @@
-r"""Initializations of the HRM adapter and the real modal form of a reduced system.
+r"""Initializations of the HRM adapter: torch initializers and the Hankel-init glue.
 
 * :func:`s4d_real` -- S4D-real: ``a_n = -(n + 1)`` and ``dt`` log-uniform in
   ``[dt_min, dt_max]``, returned in the adapter's raw parametrization (``log_a``, ``log_dt``).
@@ -8,11 +8,12 @@ r"""Initializations of the HRM adapter and the real modal form of a reduced syst
   ``N`` (default ``4 d``) with random dense ``B``, ``C``, discretized by zero-order hold,
   reduced to order ``d`` by :func:`hankelid.balanced_truncation` (exact Gramians, or
   empirical Gramians estimated from random Gaussian input sequences).
-* :func:`modal_realization` -- the real modal (block-diagonal) realization of any stable
-  discrete system: ``1 x 1`` blocks for real poles and ``2 x 2`` rotation-scale blocks for
-  complex-conjugate pairs, which the adapter's ``"modal"`` parametrization stores exactly.
+* :func:`reduce_full_system` -- the same reduction of a given full system, optionally with the
+  data Gramian of recorded inputs on the controllability side.
 
-All functions are NumPy/float64 (plus a ``torch.Generator`` where torch draws the numbers).
+The numerical work (balanced truncation with channel compression, Gramian factors, the real
+modal form :func:`hankelid.modal_realization` the adapter loads) is done by :mod:`hankelid`;
+this module draws the numbers with torch (a ``torch.Generator``) and glues the steps.
 """
 
 from __future__ import annotations
@@ -26,16 +27,13 @@ import numpy as np
 import torch
 
 import hankelid as hk
-from hankelid.gramians import gramian_factors
-from hankelid.truncation import balance_from_factors
+from hankelid.truncation import balance_from_factors, compress_channels
 
 __all__ = [
-    "ModalRealization",
-    "balanced_reduction",
+    "HankelInit",
     "hankel_reduction",
     "input_output_matrices",
     "inverse_softplus",
-    "modal_realization",
     "random_s4d",
     "reduce_full_system",
     "s4d_full_system",
@@ -159,8 +157,9 @@ def hankel_reduction(
         white noise on all ``D_in`` inputs at once for the controllability Gramian, and on all
         ``D_out`` inputs of the adjoint system for the observability Gramian, the estimate
         being the finite-horizon Gramian of that length.  Only ``B u`` reaches the state, so
-        the estimator runs on the channel-compressed system of :func:`balanced_reduction`
-        (``N`` channels with the same law of ``B u``): the cost is
+        the estimator runs on the channel-compressed system
+        (:func:`hankelid.truncation.compress_channels`: ``N`` channels with the same law of
+        ``B u``, inside :func:`hankelid.balanced_truncation`): the cost is
         ``O(trajectories * N^2 * length)``, independent of ``D``.
     length, trajectories : int
         Empirical estimator settings (ignored for exact Gramians); ``trajectories=None`` uses
@@ -244,20 +243,14 @@ def reduce_full_system(
         if gramians == "empirical":
             options = {"inputs": "gaussian", **options}
         if inputs is None:
-            reduced, red = balanced_reduction(full, d_state, gramians=gramians, **options)
-            hsv, bound = np.asarray(red.hsv), float(red.error_bound)
+            red = hk.balanced_truncation(full, d_state, gramians=gramians, **options)
+            reduced, hsv, bound = red.system, np.asarray(red.hsv), float(red.error_bound)
         else:
             reduced, hsv, bound = _data_reduction(full, d_state, np.asarray(inputs), gramians, options)
             options = {**options, "inputs": f"data {tuple(np.shape(inputs))}"}
     return HankelInit(
         full=full, reduced=reduced, hsv=hsv, error_bound=bound, gramians=gramians, options=options
     )
-
-
-def _psd_factor(W: np.ndarray) -> np.ndarray:
-    """``L`` with ``L L^T = W`` for a symmetric positive semidefinite estimate (negative rounding dropped)."""
-    lam, V = np.linalg.eigh(0.5 * (W + W.T))
-    return V * np.sqrt(np.clip(lam, 0.0, None))
 
 
 def _data_reduction(
@@ -269,185 +262,12 @@ def _data_reduction(
             f"task-data inputs must have shape (K, L, {full.m}) (sequences, samples, adapter inputs), "
             f"got {inputs.shape}"
         )
-    Lc = _psd_factor(hk.empirical_gramian(full, "c", inputs=inputs))
-    compressed = _compress_channels(full)
+    # Both factors straight from the core's solvers / snapshot matrices: never formed, then factored.
+    Lc = hk.empirical_gramian(full, "c", inputs=inputs, factor=True)
     if gramians == "exact":
-        Lo = gramian_factors(compressed)[1]
+        Lo = hk.gramian(full, "o", factor=True)
     else:
-        Lo = _psd_factor(hk.empirical_gramian(compressed, "o", **options))
+        Lo = hk.empirical_gramian(compress_channels(full), "o", factor=True, **options)
     reduced, _, _, hsv = balance_from_factors(full, Lc, Lo, d_state)
     # No proven bound: a data Gramian solves no Lyapunov equation, so 2 sum(sigma_tail) is not one.
     return reduced, hsv, math.nan
-
-
-def _compress_channels(sys: hk.StateSpace) -> hk.StateSpace:
-    r"""The system with at most ``n`` inputs and outputs and the same Gramians and Gaussian statistics.
-
-    ``B = R_b^T Q_b^T`` and ``C = Q_c R_c`` (thin QR) give ``B B^T = R_b^T R_b`` and
-    ``C^T C = R_c^T R_c``, so ``(A, R_b^T, R_c)`` has the Gramians of ``(A, B, C)``.  Its state
-    driven by isotropic Gaussian inputs, ``R_b^T v`` with ``v ~ N(0, I_n)``, has the same law as
-    ``B u`` with ``u ~ N(0, I_D)``: empirical Gramians of the compressed system are the
-    estimator run on all ``D`` channels, at a cost independent of ``D``.  Its balancing
-    transformation balances the original system.
-    """
-    A, B, C, _ = sys.matrices
-    n = sys.n
-    Bc = np.linalg.qr(B.T, mode="r").T if B.shape[1] > n else B
-    Cc = np.linalg.qr(C, mode="r") if C.shape[0] > n else C
-    return hk.StateSpace(A, Bc, Cc, dt=sys.dt)
-
-
-def balanced_reduction(
-    sys: hk.StateSpace,
-    order: int | None = None,
-    *,
-    tol: float | None = None,
-    gramians: str = "exact",
-    **estimator_options: Any,
-) -> tuple[hk.StateSpace, Any]:
-    r"""Balanced truncation of ``sys`` with Gramians computed on its channel-compressed twin.
-
-    :func:`hankelid.balanced_truncation` runs on :func:`_compress_channels` ``(sys)`` (at most
-    ``n`` inputs and outputs, the same exact Gramians and the same empirical estimates -- the
-    cost no longer grows with the width ``D``), and its projection ``(T, Ti)`` is applied to
-    ``sys``: the reduced model is ``(Ti A T, Ti B, C T, D)``.
-
-    Returns
-    -------
-    (reduced, reduction) : the reduced system and the :class:`hankelid.Reduction` (its
-    ``hsv``, ``error_bound``, ``T``, ``Ti`` hold for ``sys``; its ``system`` is the compressed one).
-
-    Examples
-    --------
-    >>> import numpy as np, hankelid as hk
-    >>> sys = hk.random_stable(6, 40, 30, dt=1.0, seed=0)      # wide: 40 inputs, 30 outputs
-    >>> red_sys, red = balanced_reduction(sys, 3)
-    >>> ref = hk.balanced_truncation(sys, order=3)
-    >>> bool(np.allclose(hk.markov_parameters(red_sys, 30), hk.markov_parameters(ref.system, 30)))
-    True
-    """
-    red = hk.balanced_truncation(
-        _compress_channels(sys), order=order, tol=tol, gramians=gramians, **estimator_options
-    )
-    A, B, C, D = sys.matrices
-    reduced = hk.StateSpace(red.Ti @ A @ red.T, red.Ti @ B, C @ red.T, D, dt=sys.dt)
-    return reduced, red
-
-
-# ---------------------------------------------------------------------------- modal form
-@dataclass
-class ModalRealization:
-    r"""A real modal realization ``(A, B, C)`` of a discrete system, as the adapter stores it.
-
-    Slot ``j`` is a real pole ``rho_j cos(theta_j)`` (``theta`` 0 or pi) when
-    ``partner[j] == j``; slots ``j < k = partner[j]`` form the block
-    ``rho [[cos theta, sin theta], [-sin theta, cos theta]]`` of the conjugate pair
-    ``rho e^{+-i theta}`` (``0 < theta < pi``; both slots carry the same ``rho``, ``theta``).
-    """
-
-    rho: np.ndarray
-    theta: np.ndarray
-    partner: np.ndarray
-    B: np.ndarray
-    C: np.ndarray
-    condition: float
-
-    def A(self) -> np.ndarray:
-        """The block-diagonal state matrix."""
-        n = self.rho.size
-        A = np.zeros((n, n))
-        for j in range(n):
-            k = self.partner[j]
-            if k == j:
-                A[j, j] = self.rho[j] * np.cos(self.theta[j])
-            else:
-                A[j, j] = self.rho[j] * np.cos(self.theta[j])
-                A[j, k] = (1.0 if k > j else -1.0) * self.rho[j] * np.sin(self.theta[j])
-        return A
-
-
-def modal_realization(A: Any, B: Any, C: Any, *, cond_warn: float = 1e8) -> ModalRealization:
-    r"""Real block-diagonal (modal) realization of ``(A, B, C)`` by eigendecomposition.
-
-    For a real eigenvalue ``lam`` with eigenvector ``v`` the slot is ``v``; for a pair
-    ``sigma +- i omega`` (``omega > 0``) with eigenvector ``x + i y`` the two slots are
-    ``[x, y]``, in which ``A`` acts as ``[[sigma, omega], [-omega, sigma]]``.  Each mode is
-    then scaled so that its rows of ``B`` and columns of ``C`` have equal norms.  Modes are
-    ordered by decreasing modulus (pairs kept adjacent).
-
-    Raises
-    ------
-    ValueError
-        If ``A`` has an eigenvalue of modulus ``>= 1`` (the adapter's modes are stable by
-        construction), or is defective (the eigenvector basis is singular).
-
-    Warns
-    -----
-    RuntimeWarning
-        If the eigenvector basis is ill-conditioned (``cond > cond_warn``): the modal form is
-        then exact only up to ``cond * eps``.
-    """
-    A = np.asarray(A, dtype=float)
-    B = np.asarray(B, dtype=float)
-    C = np.asarray(C, dtype=float)
-    n = A.shape[0]
-    w, V = np.linalg.eig(A)
-    if np.any(np.abs(w) >= 1.0):
-        raise ValueError(
-            f"the system has a pole of modulus {np.abs(w).max():.6g} >= 1; the adapter's modal "
-            "parametrization holds stable discrete systems only"
-        )
-    # Real eigenvalues come with imag exactly 0 from LAPACK's dgeev; pairs are exact conjugates.
-    keep = [i for i in range(n) if w[i].imag >= 0]
-    keep.sort(key=lambda i: (-abs(w[i]), -w[i].real))
-    cols, rho, theta, partner = [], [], [], []
-    for i in keep:
-        lam, v = w[i], V[:, i]
-        j = len(cols)
-        if lam.imag == 0:
-            cols.append(np.real(v))
-            rho.append(abs(lam.real))
-            theta.append(0.0 if lam.real >= 0 else np.pi)
-            partner.append(j)
-        else:
-            cols.extend([np.real(v), np.imag(v)])
-            r, th = abs(lam), float(np.angle(lam))
-            rho.extend([r, r])
-            theta.extend([th, th])
-            partner.extend([j + 1, j])
-    T = np.column_stack(cols)
-    if T.shape != (n, n):  # pragma: no cover - defensive
-        raise ValueError("could not pair the complex eigenvalues of A")
-    cond = float(np.linalg.cond(T))
-    if not np.isfinite(cond) or cond > 1e15:
-        raise ValueError("A is defective (no basis of eigenvectors); its modal form does not exist")
-    if cond > cond_warn:
-        warnings.warn(
-            f"the eigenvector basis of A is ill-conditioned (cond={cond:.2e}); the modal form is "
-            "exact only up to cond * machine epsilon",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    Bm = np.linalg.solve(T, B)
-    Cm = C @ T
-    # balance each mode: equal norms of its B rows and C columns (pairs scaled together)
-    partner_arr = np.asarray(partner, dtype=np.int64)
-    for j in range(n):
-        k = partner_arr[j]
-        if k < j:
-            continue
-        idx = [j] if k == j else [j, k]
-        nb = np.linalg.norm(Bm[idx])
-        nc = np.linalg.norm(Cm[:, idx])
-        if nb > 0 and nc > 0:
-            s = math.sqrt(nc / nb)
-            Bm[idx] *= s
-            Cm[:, idx] /= s
-    return ModalRealization(
-        rho=np.asarray(rho, dtype=float),
-        theta=np.asarray(theta, dtype=float),
-        partner=partner_arr,
-        B=Bm,
-        C=Cm,
-        condition=cond,
-    )

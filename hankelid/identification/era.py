@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
-from .._validation import check_count, check_dt, check_tol
-from ..empirical import krylov_blocks
+from .._krylov import krylov_blocks
+from .._validation import check_count, check_dt, check_positive
 from ..systems import StateSpace
 from .hankel import HankelOperator, as_markov, hankel_blocks, split_blocks
 
@@ -349,7 +349,7 @@ def era(
     if order is not None:
         order = check_count(order, "order")
     if tol is not None:
-        tol = check_tol(tol)
+        tol = check_positive(tol, name="tol")
     for name, flag in (("stable", stable), ("return_info", return_info)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False, got {flag!r}")

@@ -475,3 +475,44 @@ def test_reversed_krylov_blocks_are_the_blocks_in_reverse(length: int) -> None:
     np.testing.assert_allclose(
         krylov_blocks(A, B, length, reverse=True), direct[::-1], rtol=1e-10, atol=1e-13
     )
+
+
+# --------------------------------------------------------------------------- factors of data Gramians
+def test_data_gramian_factor_keeps_the_small_singular_values() -> None:
+    """The factor comes from the snapshots: its tiny singular values match the states' own SVD."""
+    Q = np.linalg.qr(np.random.default_rng(3).standard_normal((2, 2)))[0]  # hide the graded axes
+    sys = hk.StateSpace(Q @ np.diag([0.5, 0.3]) @ Q.T, Q @ [[1.0], [1e-9]], [[1.0, 1.0]], dt=1.0)
+    U = np.random.default_rng(0).standard_normal((3, 200, 1))
+    L = hk.empirical_gramian(sys, "c", inputs=U, factor=True)
+    X = hk.Simulator.from_state_space(sys).forward(U).reshape(-1, 2) / np.sqrt(600)  # stepped reference
+    want = np.linalg.svd(X, compute_uv=False)
+    assert want[-1] < 1e-9 * want[0]  # eigh of the formed Gramian returns 0 here (measured)
+    np.testing.assert_allclose(np.linalg.svd(L, compute_uv=False), want, rtol=1e-6)
+
+
+def test_factor_option_matches_the_gramian_and_is_checked() -> None:
+    sys = hk.random_stable(5, 2, 3, dt=1.0, seed=4)
+    gaussian = {"inputs": "gaussian", "seed": 2, "n_trajectories": 40}
+    for kind, extra in (("c", {"inputs": "impulse"}), ("o", gaussian)):
+        kw = {"length": 300, **extra}
+        L = hk.empirical_gramian(sys, kind, factor=True, **kw)
+        assert L.shape[0] == 5 and L.shape[1] <= 5
+        np.testing.assert_allclose(L @ L.T, hk.empirical_gramian(sys, kind, **kw), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="factor"):
+        hk.empirical_gramian(hk.random_stable(3, 2, 2, dt=1.0, seed=0), "x", factor=True)
+    with pytest.raises(ValueError, match="factor must be True or False"):
+        hk.empirical_gramian(sys, "c", factor="yes")
+
+
+def test_a_pair_of_input_arrays_gives_both_data_factors() -> None:
+    sys = hk.random_stable(4, 2, 3, dt=1.0, seed=6)
+    rng = np.random.default_rng(1)
+    U, V = rng.standard_normal((2, 150, 2)), rng.standard_normal((5, 80, 3))
+    Lc, Lo = empirical_gramian_factors(sys, inputs=(U, V))
+    sim = hk.Simulator.from_state_space(sys)
+    Xc = sim.forward(U).reshape(-1, 4) / np.sqrt(300)
+    Xo = sim.adjoint(V).reshape(-1, 4) / np.sqrt(400)
+    np.testing.assert_allclose(Lc @ Lc.T, Xc.T @ Xc, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(Lo @ Lo.T, Xo.T @ Xo, rtol=1e-10, atol=1e-13)
+    with pytest.raises(ValueError, match="channels"):
+        empirical_gramian_factors(sys, inputs=(V, U))

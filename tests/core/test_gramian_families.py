@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hankelid as hk
-from hankelid import gramians
+from hankelid import _lyapunov
 from hankelid._lyapunov_blocked import factor_from_schur, factored_residual
 
 control = pytest.importorskip("control")
@@ -323,7 +323,7 @@ def test_factored_residual_sees_a_wrong_factor(discrete: bool) -> None:
 @pytest.mark.parametrize("discrete", [False, True])
 def test_fallback_runs_when_the_residual_is_large(monkeypatch, discrete: bool) -> None:
     sys = family_system("repeated", 8, 1, 1, discrete, 3)
-    monkeypatch.setattr(gramians, "_RESIDUAL_RTOL", 0.0)  # every residual counts as large
+    monkeypatch.setattr(_lyapunov, "RESIDUAL_RTOL", 0.0)  # every residual counts as large
     with pytest.warns(RuntimeWarning, match="residual"):
         L = hk.gramian(sys, "c", factor=True)
     W = _reference_gramian(sys, "c")

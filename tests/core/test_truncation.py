@@ -11,7 +11,7 @@ import pytest
 import hankelid as hk
 from hankelid import empirical
 from hankelid.gramians import gramian_factors
-from hankelid.truncation import distinct_bounds
+from hankelid.truncation import balance_from_factors, compress_channels, distinct_bounds
 
 from ._systems import with_poles
 
@@ -264,3 +264,28 @@ def test_discrete_system_is_not_treated_as_continuous() -> None:
         red = hk.balanced_truncation(sys, 5)
     assert red.system.n == 5 and red.system.dt == 1.0
     assert hk.hinf_norm(sys - red.system) <= red.error_bound
+
+
+@pytest.mark.parametrize("gramians", ["exact", "empirical"])
+def test_channel_compression_gives_the_same_truncation(gramians) -> None:
+    """A wide system (30 inputs, 20 outputs, 5 states): the compressed estimate is the full-width one."""
+    sys = hk.random_stable(5, 30, 20, dt=1.0, seed=2, pole_radius=(0.1, 0.8))
+    opts = {"inputs": "impulse", "length": 400} if gramians == "empirical" else {}
+    red = hk.balanced_truncation(sys, order=2, gramians=gramians, **opts)
+    # reference without compression: factors of the full-width system, then the shared projection
+    Lc, Lo = empirical.empirical_gramian_factors(sys, **opts) if opts else gramian_factors(sys)
+    ref, _, _, ref_hsv = balance_from_factors(sys, Lc, Lo, 2)
+    np.testing.assert_allclose(red.hsv, ref_hsv, rtol=1e-8)
+    np.testing.assert_allclose(
+        hk.markov_parameters(red.system, 30), hk.markov_parameters(ref, 30), rtol=1e-7, atol=1e-10
+    )
+
+
+def test_compressed_channels_keep_the_gramians_and_shapes() -> None:
+    sys = hk.random_stable(4, 9, 7, dt=1.0, seed=5)
+    small = compress_channels(sys)
+    assert small.shape == (4, 4) and small.dt == sys.dt
+    for kind in ("c", "o"):
+        np.testing.assert_allclose(hk.gramian(small, kind), hk.gramian(sys, kind), rtol=1e-10, atol=1e-12)
+    narrow = hk.random_stable(4, 2, 3, dt=1.0, seed=5)
+    assert np.array_equal(compress_channels(narrow).B, narrow.B)

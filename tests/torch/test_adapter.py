@@ -304,18 +304,6 @@ def test_hankel_init_exact_is_the_balanced_truncation_of_the_full_system():
     assert kernel_error(ad, red.system, 50) < 1e-5
 
 
-@pytest.mark.parametrize("gramians", ["exact", "empirical"])
-def test_channel_compression_gives_the_same_truncation(gramians):
-    from hankelid_torch.init import balanced_reduction
-
-    sys = hk.random_stable(5, 30, 20, dt=1.0, seed=2, pole_radius=(0.1, 0.8))
-    opts = {"inputs": "impulse", "length": 400} if gramians == "empirical" else {}
-    reduced, red = balanced_reduction(sys, 2, gramians=gramians, **opts)
-    ref = hk.balanced_truncation(sys, order=2, gramians=gramians, **opts)
-    np.testing.assert_allclose(red.hsv, ref.hsv, rtol=1e-8)
-    np.testing.assert_allclose(markov(reduced, 30), markov(ref.system, 30), rtol=1e-7, atol=1e-10)
-
-
 def test_hankel_requires_modal():
     with pytest.raises(ValueError, match="modal"):
         SSMAdapter(4, 2, init="hankel", parametrization="s4d")
