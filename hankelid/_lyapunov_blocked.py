@@ -41,15 +41,16 @@ relative residual of the equation from products with the factor only.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 from scipy.linalg import lapack
 
 __all__ = ["LEAF", "complex_schur", "factor_from_schur", "factored_residual"]
 
 #: Order below which the unblocked 1x1 recursion runs (one Python step per row).
-LEAF = 48
+LEAF = 32
 #: Size below which the Sylvester/Stein-Sylvester equations are solved by a kernel.
-_SYLV_LEAF = 96
+_SYLV_LEAF = 64
+#: Rows of the column-by-column kernel of the Stein-Sylvester equation.
+_STEIN_ROWS = 128
 
 
 # ----------------------------------------------------------------------------- complex form
@@ -145,14 +146,16 @@ def _sylvester(A: np.ndarray, S: np.ndarray, C: np.ndarray) -> np.ndarray:
         return Y / scale
     if h >= k:  # rows: the bottom block does not see the top one
         h1 = h // 2
-        Y2 = _sylvester(A[h1:, h1:], S, C[h1:])
-        Y1 = _sylvester(A[:h1, :h1], S, C[:h1] - A[:h1, h1:] @ Y2)
-        return np.vstack([Y1, Y2])
+        Y = np.empty_like(C)
+        Y[h1:] = _sylvester(A[h1:, h1:], S, C[h1:])
+        Y[:h1] = _sylvester(A[:h1, :h1], S, C[:h1] - A[:h1, h1:] @ Y[h1:])
+        return Y
     # columns: S^H is lower triangular, so the last columns come first
     k1 = k // 2
-    Yb = _sylvester(A, S[k1:, k1:], C[:, k1:])
-    Ya = _sylvester(A, S[:k1, :k1], C[:, :k1] - Yb @ S[:k1, k1:].conj().T)
-    return np.hstack([Ya, Yb])
+    Y = np.empty_like(C)
+    Y[:, k1:] = _sylvester(A, S[k1:, k1:], C[:, k1:])
+    Y[:, :k1] = _sylvester(A, S[:k1, :k1], C[:, :k1] - Y[:, k1:] @ S[:k1, k1:].conj().T)
+    return Y
 
 
 def _rec_continuous(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,63 +175,59 @@ def _rec_continuous(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 # ----------------------------------------------------------------------------- discrete
-def _householder_complement(v: np.ndarray) -> np.ndarray:
-    """Columns completing the unit vector ``v`` to a unitary matrix (one reflector)."""
-    h = np.array(v, dtype=np.result_type(v, float))
-    v0 = h[0]
-    phase = v0 / abs(v0) if v0 != 0 else 1.0
-    h[0] += phase  # |v| = 1, so this is v + phase(v0) e_1 and never small
-    hh = float(np.vdot(h, h).real)
-    out = -(2.0 / hh) * np.outer(h, h[1:].conj())
-    out[1:] += np.eye(len(h) - 1)
-    return out
-
-
-def _leaf_discrete(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _leaf_discrete(
+    T: np.ndarray, B: np.ndarray, coupling: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Unblocked complex Hammarling for ``T X T^H - X + B B^H = 0``.
 
     Returns ``(U, V, Vp)``: for leading rows ``I`` above this block,
     ``U_IK = [W, B_I] V`` with ``W = T_II U_IK + T_IK U`` and the updated ``B_I`` is
-    ``[W, B_I] Vp`` (``V``: ``(n+m) x n`` isometry, ``Vp``: its ``(n+m) x m`` complement).
+    ``[W, B_I] Vp`` (``V``: ``(n+m) x n`` isometry, ``Vp``: its ``(n+m) x m`` complement);
+    ``None`` for both without ``coupling``.
+
+    Step ``i`` has the unit vector ``v = [conj(lam_i); M_i^H]``: ``u = [w, B] v`` and the new
+    ``B`` is ``[w, B] H[:, 1:]`` for the reflector ``H = I - beta h h^H`` that maps ``v`` to a
+    multiple of ``e_1``, applied as a rank-one update.
     """
     n, m = B.shape
     dt = T.dtype
     U = np.zeros((n, n), dtype=dt)
-    V = np.zeros((n + m, n), dtype=dt)
-    P = np.zeros((n + m, m), dtype=dt)  # current B_I = [W, B_I] P
-    P[n:] = np.eye(m)
+    V = P = None
+    if coupling:
+        V = np.zeros((n + m, n), dtype=dt)
+        P = np.zeros((n + m, m), dtype=dt)  # current B_I = [W, B_I] P
+        P[n:] = np.eye(m)
     B = np.array(B, dtype=dt)
     for i in range(n - 1, -1, -1):
-        lam = T[i, i]
-        nb = np.linalg.norm(B[i])
+        bi = B[i]
+        nb = np.linalg.norm(bi)
         if nb == 0.0:
-            # Zero column: u = [w, B] v with v = e_1 gives u = w = T u, so u = 0.
-            vi = np.zeros(m + 1, dtype=dt)
-            vi[0] = 1.0
-        else:
-            root = np.sqrt(1.0 - abs(lam) ** 2)
-            U[i, i] = nb / root
-            vi = np.concatenate([[np.conj(lam)], (B[i] * (root / nb)).conj()])
-            if i > 0:
-                Mi = vi[1:]
-                rhs = np.conj(lam) * T[:i, i] * U[i, i] + B[:i] @ Mi
-                A = -np.conj(lam) * T[:i, :i]
-                A.flat[:: i + 1] += 1.0
-                u = _trisolve(A, rhs)
-                U[:i, i] = u
-                w = T[:i, :i] @ u + T[:i, i] * U[i, i]
-        comp = _householder_complement(vi)
-        col = P @ vi[1:]
-        col[i] += vi[0]
-        V[:, i] = col
-        Pi = np.zeros((n + m, m + 1), dtype=dt)
-        Pi[i, 0] = 1.0
-        Pi[:, 1:] = P
-        P = Pi @ comp
+            # Zero column: v = e_1 gives u = w = T u, so u = 0, and H[:, 1:] keeps B.
+            if coupling:
+                V[i, i] = 1.0
+            continue
+        lam = T[i, i]
+        cl = np.conj(lam)
+        root = np.sqrt(1.0 - abs(lam) ** 2)
+        uii = nb / root
+        U[i, i] = uii
+        mh = bi.conj() * (root / nb)  # M_i^H
+        h0 = cl + (cl / abs(cl) if cl != 0 else 1.0)
+        beta = 2.0 / (abs(h0) ** 2 + np.vdot(mh, mh).real)
+        if coupling:
+            col = P @ mh
+            col[i] += cl
+            V[:, i] = col
+            y = P @ mh
+            y[i] += h0
+            P -= beta * np.outer(y, mh.conj())
         if i > 0:
-            if nb == 0.0:
-                w = np.zeros(i, dtype=dt)
-            B[:i] = np.column_stack([w, B[:i]]) @ comp
+            A = -cl * T[:i, :i]
+            A.flat[:: i + 1] += 1.0
+            u = _trisolve(A, cl * uii * T[:i, i] + B[:i] @ mh)
+            U[:i, i] = u
+            w = T[:i, :i] @ u + T[:i, i] * uii
+            B[:i] -= beta * np.outer(w * h0 + B[:i] @ mh, mh.conj())
     return U, V, P
 
 
@@ -237,29 +236,41 @@ def _stein_sylvester(A: np.ndarray, L: np.ndarray, C: np.ndarray) -> np.ndarray:
     h, k = C.shape
     if h == 0 or k == 0:
         return np.zeros_like(C)
-    if h <= _SYLV_LEAF and k <= 16:
-        Y = np.zeros_like(C)
+    if h <= _STEIN_ROWS and k <= 16:
+        # Column by column from the last: (I - l A) y = r, solved as (A - I/l) y = -r/l on a
+        # copy of A whose diagonal alone changes per column (|l| <= 1: L comes from an isometry).
+        Y = np.empty_like(C)
+        Aw = np.array(A, dtype=np.result_type(A, L), order="F")
+        diag = np.arange(h)
+        d = A[diag, diag].copy()
         for c in range(k - 1, -1, -1):
             rhs = C[:, c] + A @ (Y[:, c + 1 :] @ L[c + 1 :, c]) if c + 1 < k else C[:, c].copy()
-            M = -L[c, c] * A
-            M.flat[:: h + 1] += 1.0
-            Y[:, c] = _trisolve(M, rhs)
+            lc = L[c, c]
+            if lc == 0:
+                Y[:, c] = rhs
+                continue
+            Aw[diag, diag] = d - 1.0 / lc
+            Y[:, c] = _trisolve(Aw, rhs * (-1.0 / lc))
         return Y
-    if h > _SYLV_LEAF and (h >= k or k <= 16):  # rows: the bottom block does not see the top one
+    if h > _STEIN_ROWS and (h >= k or k <= 16):  # rows: the bottom block does not see the top one
         h1 = h // 2
-        Y2 = _stein_sylvester(A[h1:, h1:], L, C[h1:])
-        Y1 = _stein_sylvester(A[:h1, :h1], L, C[:h1] + A[:h1, h1:] @ (Y2 @ L))
-        return np.vstack([Y1, Y2])
+        Y = np.empty_like(C)
+        Y[h1:] = _stein_sylvester(A[h1:, h1:], L, C[h1:])
+        Y[:h1] = _stein_sylvester(A[:h1, :h1], L, C[:h1] + A[:h1, h1:] @ (Y[h1:] @ L))
+        return Y
     k1 = k // 2  # columns: L is lower triangular, so the last columns come first
-    Yb = _stein_sylvester(A, L[k1:, k1:], C[:, k1:])
-    Ya = _stein_sylvester(A, L[:k1, :k1], C[:, :k1] + A @ (Yb @ L[k1:, :k1]))
-    return np.hstack([Ya, Yb])
+    Y = np.empty_like(C)
+    Y[:, k1:] = _stein_sylvester(A, L[k1:, k1:], C[:, k1:])
+    Y[:, :k1] = _stein_sylvester(A, L[:k1, :k1], C[:, :k1] + A @ (Y[:, k1:] @ L[k1:, :k1]))
+    return Y
 
 
-def _rec_discrete(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rec_discrete(
+    T: np.ndarray, B: np.ndarray, coupling: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     n, m = B.shape
     if n <= LEAF:
-        return _leaf_discrete(T, B)
+        return _leaf_discrete(T, B, coupling)
     h = n // 2
     k = n - h
     U22, V2, Vp2 = _rec_discrete(T[h:, h:], B[h:])
@@ -267,13 +278,14 @@ def _rec_discrete(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     T12U = T[:h, h:] @ U22
     Y = _stein_sylvester(T[:h, :h], L2, T12U @ L2 + B[:h] @ Mh2)
     W = T[:h, :h] @ Y + T12U
-    U11, V1, Vp1 = _rec_discrete(T[:h, :h], W @ Vp2[:k] + B[:h] @ Vp2[k:])
+    U11, V1, Vp1 = _rec_discrete(T[:h, :h], W @ Vp2[:k] + B[:h] @ Vp2[k:], coupling)
     U = np.zeros((n, n), dtype=T.dtype)
     U[:h, :h], U[:h, h:], U[h:, h:] = U11, Y, U22
-    V1w, V1b = V1[:h], V1[h:]
+    if not coupling:
+        return U, None, None
     V = np.zeros((n + m, n), dtype=T.dtype)
-    V[:h, :h] = V1w
-    V[h:, :h] = Vp2 @ V1b
+    V[:h, :h] = V1[:h]
+    V[h:, :h] = Vp2 @ V1[h:]
     V[h:, h:] = V2
     Vp = np.vstack([Vp1[:h], Vp2 @ Vp1[h:]])
     return U, V, Vp
@@ -295,12 +307,41 @@ def factor_from_schur(T: np.ndarray, B: np.ndarray, *, discrete: bool) -> np.nda
     Tc, pairs, G = complex_schur(T)
     Bc = _apply_q(B, pairs, G, adjoint=True)
     Tc = np.ascontiguousarray(Tc)
-    U = _rec_discrete(Tc, Bc)[0] if discrete else _rec_continuous(Tc, Bc)[0]
+    U = _rec_discrete(Tc, Bc, coupling=False)[0] if discrete else _rec_continuous(Tc, Bc)[0]
     if len(pairs) == 0:
         return U
-    Lq = _apply_q(U, pairs, G, adjoint=False)
-    R = sla.qr(np.vstack([Lq.real.T, Lq.imag.T]), mode="r", check_finite=False)[0]
-    return np.ascontiguousarray(R[:n].T)
+    return _real_factor(_apply_q(U, pairs, G, adjoint=False), pairs)
+
+
+def _real_factor(L: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Real ``F`` with ``F F^T = L L^H`` for a complex ``L`` whose ``L L^H`` is real.
+
+    ``L = Q U`` is upper triangular but for ``L[j+1, j]`` at each pair; one 2x2 rotation of
+    columns ``j, j+1`` per pair (which keeps ``L L^H``) makes it triangular.  Then
+    ``L L^H = Re L Re L^T + Im L Im L^T``, and the QR factorization of the two stacked
+    triangles ``[P Re L^T P; P Im L^T P]`` (``P`` the reversal) costs a triangle-pentagon
+    ``tpqrt`` instead of a dense ``2n x n`` QR: with ``R`` its factor, ``F = P R^T``.
+    """
+    n = L.shape[0]
+    L = np.array(L, dtype=complex)
+    j0, j1 = pairs, pairs + 1
+    c, d = L[j1, j0], L[j1, j1]
+    rho = np.sqrt(np.abs(c) ** 2 + np.abs(d) ** 2)
+    safe = np.where(rho > 0, rho, 1.0)
+    w00 = np.where(rho > 0, d / safe, 1.0)
+    w10 = np.where(rho > 0, -c / safe, 0.0)
+    w01 = np.where(rho > 0, np.conj(c) / safe, 0.0)
+    w11 = np.where(rho > 0, np.conj(d) / safe, 1.0)
+    C0, C1 = L[:, j0].copy(), L[:, j1].copy()
+    L[:, j0] = C0 * w00[None, :] + C1 * w10[None, :]
+    L[:, j1] = C0 * w01[None, :] + C1 * w11[None, :]
+    L[j1, j0] = 0.0
+    A1 = np.asfortranarray(L.real.T[::-1, ::-1])
+    A2 = np.asfortranarray(np.triu(L.imag.T[::-1, ::-1]))
+    R, _, _, info = lapack.dtpqrt(n, min(n, 64), np.triu(A1), A2)
+    if info != 0:  # pragma: no cover - argument error
+        raise RuntimeError(f"tpqrt argument error {info}")
+    return np.ascontiguousarray(np.triu(R).T[::-1])
 
 
 def factored_residual(
