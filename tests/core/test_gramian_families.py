@@ -177,6 +177,17 @@ def check_factors(sys: hk.StateSpace) -> None:
         assert err <= tol_fwd, f"{kind}: forward error {err:.2e} > {tol_fwd:.1e} against SciPy"
 
 
+def _noise_floor(sys: hk.StateSpace) -> float:
+    """Rounding level of the HSVs: ``eps sqrt(||Wc|| ||Wo||)`` (they are ``sqrt(eig(Wc Wo))``).
+
+    When every mode is uncontrollable or unobservable the HSVs are this noise, and
+    relative comparisons with sigma_1 say nothing.
+    """
+    wc = np.linalg.norm(_reference_gramian(sys, "c"), 2)
+    wo = np.linalg.norm(_reference_gramian(sys, "o"), 2)
+    return float(EPS * np.sqrt(wc * wo))
+
+
 def _hankel_length(rho: float) -> int:
     return int(np.ceil(np.log(1e-17) / np.log(rho))) + 30 if rho > 0 else 30
 
@@ -200,14 +211,15 @@ def check_definition(sys: hk.StateSpace, max_blocks: int = 400) -> bool:
     sig = hk.hsv(sys)
     assert sig.shape == (sys.n,) and np.all(sig[:-1] >= sig[1:])
     s1 = max(ref[0], 1e-300)
-    assert np.max(np.abs(sig - ref)) <= 1e-8 * s1, f"HSV error {np.max(np.abs(sig - ref)) / s1:.2e} sigma_1"
+    err = np.max(np.abs(sig - ref))
+    assert err <= 1e-8 * s1 + 100 * _noise_floor(sys), f"HSV error {err / s1:.2e} sigma_1"
     return True
 
 
 def check_bound(sys: hk.StateSpace, r: int | None = None) -> bool:
     """``sigma_{r+1} <= ||G - G_r||_inf <= error_bound <= 2 sum_{i>r} sigma_i``."""
     sig = hk.hsv(sys)
-    nmin = int(np.sum(sig > 1e-7 * sig[0])) if sig[0] > 0 else 0
+    nmin = int(np.sum(sig > 1e-7 * sig[0])) if sig[0] > 1e3 * _noise_floor(sys) else 0
     if nmin < 2:
         return False
     r = int(r if r is not None else nmin // 2)
@@ -338,15 +350,18 @@ def test_families_many_examples() -> None:
     rng = np.random.default_rng(12)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no fallback may fail silently
-        for i in range(11_000):
+        for i in range(12_000):
+            # family cycles fastest, then the time domain, then whether the definition is
+            # checked (it needs a long Hankel matrix), so every family gets all four pairings
             family = FAMILIES[i % len(FAMILIES)]
+            discrete = bool((i // len(FAMILIES)) % 2)
+            definition = family != "near_boundary" and (i // (2 * len(FAMILIES))) % 2 == 0
             n, m, p = int(rng.integers(2, 10)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
-            sys = family_system(family, n, m, p, bool(i % 2), int(rng.integers(2**32)))
-            # the definition check needs a long Hankel matrix: every 4th example
-            check_all(family, sys, definition=family != "near_boundary" and i % 4 == 0)
+            sys = family_system(family, n, m, p, discrete, int(rng.integers(2**32)))
+            check_all(f"{family}-{'dt' if discrete else 'ct'}", sys, definition=definition)
         for seed in range(400):
             for discrete in (False, True):
-                check_all("rss/drss", control_system(seed, discrete))
+                check_all("drss" if discrete else "rss", control_system(seed, discrete))
     bound = sum(v for (_, what), v in CHECKED.items() if what == "bound")
     print("\nchecked:", dict(sorted(CHECKED.items())), "bound examples:", bound)
     assert bound >= 10_000
