@@ -147,19 +147,18 @@ class QBasis:
 
     def qh(self, k: int, X: np.ndarray) -> np.ndarray:
         """``Q1^H X`` for the leading ``k`` rows (complex)."""
-        if self.trivial:
-            return X
-        if X.ndim == 1:
-            return self.dh[:k] * X + self.oh[:k] * X[self.partner[:k]]
-        return self.dh[:k, None] * X + self.oh[:k, None] * X[self.partner[:k]]
+        return self._apply(self.dh, self.oh, k, X)
 
     def q(self, k: int, Y: np.ndarray) -> np.ndarray:
         """``Q1 Y`` (complex)."""
+        return self._apply(self.d, self.o, k, Y)
+
+    def _apply(self, d: np.ndarray, o: np.ndarray, k: int, X: np.ndarray) -> np.ndarray:
         if self.trivial:
-            return Y
-        if Y.ndim == 1:
-            return self.d[:k] * Y + self.o[:k] * Y[self.partner[:k]]
-        return self.d[:k, None] * Y + self.o[:k, None] * Y[self.partner[:k]]
+            return X
+        if X.ndim == 1:
+            return d[:k] * X + o[:k] * X[self.partner[:k]]
+        return d[:k, None] * X + o[:k, None] * X[self.partner[:k]]
 
 
 def poles_from_schur(sd: SchurData) -> np.ndarray:

@@ -364,8 +364,9 @@ def balanced_truncation(
         ``"empirical"`` estimates the Gramian factors from simulations with
         ``hankelid.empirical.empirical_gramian_factors(sys, **estimator_options)``, run on
         the channel-compressed system of [`compress_channels`][hankelid.truncation.compress_channels]
-        so that wide systems (``m`` or ``p`` above ``n``) cost no more than square ones; the
-        result then also carries ``hsv_exact`` and ``hsv_error``.
+        so that wide systems (``m`` or ``p`` above ``n``) cost no more than square ones
+        (recorded inputs ``inputs=(U, V)`` drive the system itself); the result then also
+        carries ``hsv_exact`` and ``hsv_error``.
     offset : float, default 1e-8
         Stability margin used to classify poles (see :func:`hankelid.hsv`).
     **estimator_options
@@ -481,8 +482,11 @@ def balanced_truncation(
             Zs = sd.Z
         sig = hsv_from_factors(Lc, Lo)
     else:
-        # Estimated on the channel-compressed twin: the same law, at a cost independent of the width.
-        Lc, Lo = empirical.empirical_gramian_factors(compress_channels(stable), **estimator_options)
+        # Generated inputs run on the channel-compressed twin (the same law, at a cost independent
+        # of the width); recorded input arrays drive the system's own channels.
+        generated = isinstance(estimator_options.get("inputs", "impulse"), str)
+        target = compress_channels(stable) if generated else stable
+        Lc, Lo = empirical.empirical_gramian_factors(target, **estimator_options)
         sig = hsv_from_factors(Lc, Lo)[:ns]
         if len(sig) < ns:
             sig = np.concatenate([sig, np.zeros(ns - len(sig))])

@@ -289,3 +289,17 @@ def test_compressed_channels_keep_the_gramians_and_shapes() -> None:
         np.testing.assert_allclose(hk.gramian(small, kind), hk.gramian(sys, kind), rtol=1e-10, atol=1e-12)
     narrow = hk.random_stable(4, 2, 3, dt=1.0, seed=5)
     assert np.array_equal(compress_channels(narrow).B, narrow.B)
+
+
+def test_recorded_input_arrays_drive_the_wide_system_itself() -> None:
+    sys = hk.random_stable(4, 6, 5, dt=1.0, seed=3)
+    rng = np.random.default_rng(2)
+    U, V = rng.standard_normal((3, 120, 6)), rng.standard_normal((2, 90, 5))
+    red = hk.balanced_truncation(sys, order=2, gramians="empirical", inputs=(U, V))
+    sim = hk.Simulator.from_state_space(sys)  # stepped states: the snapshot factors by hand
+    Xc, Xo = sim.forward(U).reshape(-1, 4) / np.sqrt(360), sim.adjoint(V).reshape(-1, 4) / np.sqrt(180)
+    ref, _, _, ref_hsv = balance_from_factors(sys, Xc.T, Xo.T, 2)
+    np.testing.assert_allclose(red.hsv, ref_hsv[:4], rtol=1e-10)
+    np.testing.assert_allclose(
+        hk.markov_parameters(red.system, 20), hk.markov_parameters(ref, 20), rtol=1e-8, atol=1e-12
+    )
