@@ -43,6 +43,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from ._schur import complexify, quasi_blocks
+
 __all__ = ["LEAF", "complex_schur", "factor_from_schur", "factored_residual"]
 
 #: Order below which the unblocked 1x1 recursion runs (one Python step per row).
@@ -58,32 +60,16 @@ def complex_schur(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Complex triangular ``Tc = Q^H T Q`` of a real quasi-triangular ``T``.
 
     Returns ``(Tc, pairs, G)``: ``pairs`` holds the first index ``j`` of each 2x2 block and
-    ``G[i]`` the 2x2 unitary block of ``Q`` at rows/columns ``pairs[i], pairs[i] + 1``.
-    Without pairs ``Tc`` is ``T`` itself (real).
+    ``G[i]`` the 2x2 unitary block of ``Q`` at rows/columns ``pairs[i], pairs[i] + 1``
+    (from [`complexify`][hankelid._schur.complexify]).  Without pairs ``Tc`` is ``T``
+    itself (real).
     """
-    n = T.shape[0]
-    sub = np.nonzero(np.diag(T, -1))[0] if n > 1 else np.zeros(0, dtype=int)
-    if len(sub) == 0:
-        return np.array(T, dtype=float), sub, np.zeros((0, 2, 2), dtype=complex)
-    j0, j1 = sub, sub + 1
-    a, b, c, d = T[j0, j0], T[j0, j1], T[j1, j0], T[j1, j1]
-    half = 0.5 * (a - d)
-    lam = 0.5 * (a + d) + np.sqrt((half * half + b * c).astype(complex))
-    # Eigenvector (lam - d, c) of the block; the second column of G is orthogonal to it.
-    v0, v1 = lam - d, c.astype(complex)
-    nv = np.sqrt(np.abs(v0) ** 2 + np.abs(v1) ** 2)
-    v0, v1 = v0 / nv, v1 / nv
-    G = np.empty((len(sub), 2, 2), dtype=complex)
-    G[:, 0, 0], G[:, 1, 0], G[:, 0, 1], G[:, 1, 1] = v0, v1, -np.conj(v1), np.conj(v0)
-    Tc = np.array(T, dtype=complex)
-    R0, R1 = Tc[j0, :].copy(), Tc[j1, :].copy()  # rows <- G^H rows
-    Tc[j0, :] = np.conj(G[:, 0, 0])[:, None] * R0 + np.conj(G[:, 1, 0])[:, None] * R1
-    Tc[j1, :] = np.conj(G[:, 0, 1])[:, None] * R0 + np.conj(G[:, 1, 1])[:, None] * R1
-    C0, C1 = Tc[:, j0].copy(), Tc[:, j1].copy()  # columns <- columns G
-    Tc[:, j0] = C0 * G[:, 0, 0][None, :] + C1 * G[:, 1, 0][None, :]
-    Tc[:, j1] = C0 * G[:, 0, 1][None, :] + C1 * G[:, 1, 1][None, :]
-    Tc[j1, j0] = 0.0
-    return np.triu(Tc), sub, G
+    blocks = quasi_blocks(T)
+    pairs = np.array([j for j, s in blocks if s == 2], dtype=int)
+    if len(pairs) == 0:
+        return np.array(T, dtype=float), pairs, np.zeros((0, 2, 2), dtype=complex)
+    Tc, G = complexify(T, blocks)
+    return Tc, pairs, np.stack([G[j] for j in pairs])
 
 
 def _apply_q(X: np.ndarray, pairs: np.ndarray, G: np.ndarray, *, adjoint: bool) -> np.ndarray:
