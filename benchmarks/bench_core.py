@@ -2,18 +2,21 @@
 
 Usage::
 
-    python benchmarks/bench_core.py            # n = 100, 200, 400, 600, 1000
-    python benchmarks/bench_core.py --quick    # n = 100, 200 (a few seconds)
+    python benchmarks/bench_core.py            # n = 20, 50, 100, 200, 400, 1000, 2000
+    python benchmarks/bench_core.py --quick    # n = 20, 50, 100 (seconds)
+    python benchmarks/bench_core.py --hinf     # also hinf_norm at n = 1000 (continuous)
 
-What is measured, in one run:
+What is measured, in one run, both time domains at every n:
 
-* **continuous time**: ``hankelid.hsv`` vs ``control.hsvd`` and
-  ``hankelid.balanced_truncation(sys, 10)`` vs ``control.balred(sys, 10)`` (python-control
-  with slycot; ``hsvd`` solves two Lyapunov equations with ``sb03md`` and takes the eigenvalues
-  of ``Wc Wo``).
-* **discrete time**: ``hankelid.hsv`` / ``balanced_truncation`` vs SLICOT ``ab09ad`` with
-  ``dico="D"`` called directly through slycot (python-control's ``hsvd`` refuses discrete
-  systems and its ``balred`` treats them as continuous).
+* **SLICOT** ``ab09ad`` (``dico="C"``/``"D"``, balance & truncate, called through slycot):
+  one call computes the Schur form, both Cholesky factors (``sb03ou``, Hammarling), the HSVs
+  and the reduced model, so its time is the reference for both ``hankelid.hsv`` and
+  ``hankelid.balanced_truncation(sys, 10)``.
+* **python-control** (continuous time only): ``control.hsvd`` and ``control.balred(sys, 10)``
+  (with slycot; ``hsvd`` solves two Lyapunov equations with ``sb03md`` and takes the
+  eigenvalues of ``Wc Wo``).  python-control's ``hsvd`` refuses discrete systems and its
+  ``balred`` treats them as continuous, so there is no discrete python-control column.
+* **peak memory** of ``hankelid.hsv`` (``tracemalloc``, NumPy allocations) for n >= 1000.
 * **accuracy** against the definition: the singular values of a long block Hankel matrix of
   Markov parameters of a discrete-time system.  Continuous systems are mapped by the Tustin
   transform (which preserves the HSVs) with ``dt`` chosen to centre the poles on the unit
@@ -26,8 +29,13 @@ Timing: best of several calls (fewer for the large sizes).  BLAS threads default
 exported) so shared machines give steady numbers; both sides run under the same setting,
 recorded in the JSON.
 
-Targets (issue 3): at n = 600, hsv >= 2x faster than python-control ``hsvd`` with every HSV
-within 1e-8 sigma_1 of the definition; balanced truncation at least as fast as ``balred``.
+  The definition needs a block Hankel matrix of at least ``n`` blocks, so above
+  ``--definition-max-n`` (default 400) the reference is SLICOT's HSVs instead (column
+  ``vs``).
+
+Targets (issue 12): ``hsv`` and ``balanced_truncation`` >= 1x SLICOT at every n in both
+domains; >= 2x python-control at n >= 100 in continuous time; n = 2000 ``hsv`` <= 15 s and
+<= 600 MB; ``hinf_norm`` at n = 1000 <= 30 s; every HSV within 1e-8 sigma_1.
 Results go to ``benchmarks/results/bench_core.json`` (``bench_core_quick.json`` with ``--quick``).
 """
 
@@ -51,7 +59,16 @@ import scipy.linalg as sla  # noqa: E402
 import hankelid as hk  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TARGETS = {"hsv_speedup_n600": 2.0, "bt_speedup_n600": 1.0, "hsv_accuracy": 1e-8}
+TARGETS = {
+    "slicot_speedup": 1.0,
+    "control_speedup_n100": 2.0,
+    "hsv_s_n2000": 15.0,
+    "hsv_mb_n2000": 600.0,
+    "hinf_s_n1000": 30.0,
+    "hsv_accuracy": 1e-8,
+}
+SIZES = [20, 50, 100, 200, 400, 1000, 2000]
+QUICK = [20, 50, 100]
 ORDER = 10
 
 
@@ -114,135 +131,162 @@ def best_time(fn, repeats: int) -> float:
     return best
 
 
-def measure_continuous(n: int, reps: int) -> dict:
-    import control
+def _slicot_ab09ad(sys: hk.StateSpace, order: int):
+    import slycot
 
-    sys = continuous_system(n, seed=n)
-    csys = sys.to_control()
+    A, B, C, _ = (np.asfortranarray(np.array(x)) for x in sys.matrices)
+    n, m, p = sys.n, sys.m, sys.p
+    dico = "D" if sys.is_discrete else "C"
+
+    def call():
+        return slycot.ab09ad(
+            dico, "B", "N", n, m, p, A.copy(order="F"), B.copy(order="F"), C.copy(order="F"), nr=order
+        )
+
+    return call
+
+
+def _peak_mb(fn) -> float:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def measure(n: int, discrete: bool, reps: int, definition_max_n: int) -> dict:
+    sys = discrete_system(n, seed=n + 1) if discrete else continuous_system(n, seed=n)
+    order = min(ORDER, n - 1)
+    ab09ad = _slicot_ab09ad(sys, order)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t_hsv = best_time(lambda: hk.hsv(sys), reps)
-        t_hsvd = best_time(lambda: control.hsvd(csys), reps)
-        t_bt = best_time(lambda: hk.balanced_truncation(sys, ORDER), reps)
-        t_balred = best_time(lambda: control.balred(csys, ORDER), reps)
+        t_bt = best_time(lambda: hk.balanced_truncation(sys, order), reps)
+        t_slicot = best_time(ab09ad, reps)
+        row = {"n": n, "domain": "discrete" if discrete else "continuous"}
+        row.update({"hsv_s": t_hsv, "bt_s": t_bt, "slicot_s": t_slicot})
+        row["hsv_vs_slicot"] = t_slicot / t_hsv
+        row["bt_vs_slicot"] = t_slicot / t_bt
         ours = hk.hsv(sys)
-        theirs = control.hsvd(csys)
-    ref = definition_hsv(tustin_for_definition(sys), n)
-    return {
-        "n": n,
-        "domain": "continuous",
-        "reference": "python-control hsvd / balred",
-        "hsv_s": t_hsv,
-        "ref_hsv_s": t_hsvd,
-        "hsv_speedup": t_hsvd / t_hsv,
-        "bt_s": t_bt,
-        "ref_bt_s": t_balred,
-        "bt_speedup": t_balred / t_bt,
-        "hsv_err": accuracy(ours, ref),
-        "ref_hsv_err": accuracy(theirs, ref),
-        "ref_hsv_complex": bool(np.iscomplexobj(theirs) and np.any(np.imag(theirs) != 0)),
-    }
+        slicot_hsv = np.asarray(ab09ad()[4])
+        if not discrete:
+            import control
+
+            csys = sys.to_control()
+            row["control_hsv_s"] = best_time(lambda: control.hsvd(csys), reps)
+            row["control_bt_s"] = best_time(lambda: control.balred(csys, order), reps)
+            row["hsv_vs_control"] = row["control_hsv_s"] / t_hsv
+            row["bt_vs_control"] = row["control_bt_s"] / t_bt
+    if n <= definition_max_n:
+        ref = definition_hsv(sys if discrete else tustin_for_definition(sys), n)
+        row["accuracy_reference"] = "definition"
+        row["slicot_hsv_err"] = accuracy(slicot_hsv, ref)
+    else:
+        ref = np.sort(slicot_hsv)[::-1]
+        row["accuracy_reference"] = "slicot"
+    row["hsv_err"] = accuracy(ours, ref)
+    if n >= 1000:
+        row["hsv_peak_mb"] = _peak_mb(lambda: hk.hsv(sys))
+    return row
 
 
-def measure_discrete(n: int, reps: int) -> dict:
-    import slycot
-
-    sysd = discrete_system(n, seed=n + 1)
-    A, B, C, _ = (np.asfortranarray(np.array(x)) for x in sysd.matrices)
-
-    def ab09ad(nr: int):
-        return slycot.ab09ad(
-            "D", "B", "N", n, 1, 1, A.copy(order="F"), B.copy(order="F"), C.copy(order="F"), nr=nr
-        )
-
-    t_hsv = best_time(lambda: hk.hsv(sysd), reps)
-    t_ref = best_time(lambda: ab09ad(ORDER), reps)  # ab09ad returns the HSVs with the model
-    t_bt = best_time(lambda: hk.balanced_truncation(sysd, ORDER), reps)
-    ours = hk.hsv(sysd)
-    theirs = ab09ad(ORDER)[4]
-    ref = definition_hsv(sysd, n)
-    return {
-        "n": n,
-        "domain": "discrete",
-        "reference": "SLICOT ab09ad (dico=D)",
-        "hsv_s": t_hsv,
-        "ref_hsv_s": t_ref,
-        "hsv_speedup": t_ref / t_hsv,
-        "bt_s": t_bt,
-        "ref_bt_s": t_ref,
-        "bt_speedup": t_ref / t_bt,
-        "hsv_err": accuracy(ours, ref),
-        "ref_hsv_err": accuracy(theirs, ref),
-        "ref_hsv_complex": False,
-    }
+def measure_hinf(n: int) -> dict:
+    sys = continuous_system(n, seed=n)
+    t = best_time(lambda: hk.hinf_norm(sys), 1)
+    return {"n": n, "hinf_s": t}
 
 
-def run(sizes: list[int], repeats_small: int = 3) -> dict:
-    rows = []
-    print(
-        f"{'n':>5} {'domain':>10} | {'hsv [s]':>8} {'ref [s]':>8} {'speedup':>7} | {'bt [s]':>8} "
-        f"{'ref [s]':>8} {'speedup':>7} | {'err ours':>9} {'err ref':>9}   (err: max|dsigma|/sigma_1 "
-        "vs block Hankel)"
-    )
-    for n in sizes:
-        reps = repeats_small if n <= 400 else 1
-        for measure in (measure_continuous, measure_discrete):
-            row = measure(n, reps)
-            rows.append(row)
-            _print(row)
-    return {"rows": rows}
+HEADER = (
+    f"{'n':>5} {'domain':>10} | {'hsv [s]':>8} {'bt [s]':>8} {'SLICOT':>8} {'hsv x':>6} {'bt x':>6} | "
+    f"{'ctl hsv':>8} {'ctl bt':>8} {'hsv x':>6} {'bt x':>6} | {'err':>8} {'vs':>4} {'MB':>6}"
+)
 
 
 def _print(r: dict) -> None:
+    ctl = (
+        f"{r['control_hsv_s']:>8.3f} {r['control_bt_s']:>8.3f} {r['hsv_vs_control']:>5.2f}x "
+        f"{r['bt_vs_control']:>5.2f}x"
+        if "control_hsv_s" in r
+        else f"{'-':>8} {'-':>8} {'-':>6} {'-':>6}"
+    )
+    mb = f"{r['hsv_peak_mb']:>6.0f}" if "hsv_peak_mb" in r else f"{'-':>6}"
     print(
-        f"{r['n']:>5} {r['domain']:>10} | {r['hsv_s']:>8.3f} {r['ref_hsv_s']:>8.3f} "
-        f"{r['hsv_speedup']:>6.2f}x | "
-        f"{r['bt_s']:>8.3f} {r['ref_bt_s']:>8.3f} {r['bt_speedup']:>6.2f}x | {r['hsv_err']:>9.1e} "
-        f"{r['ref_hsv_err']:>9.1e}" + ("  (ref HSVs complex)" if r["ref_hsv_complex"] else ""),
+        f"{r['n']:>5} {r['domain']:>10} | {r['hsv_s']:>8.3f} {r['bt_s']:>8.3f} {r['slicot_s']:>8.3f} "
+        f"{r['hsv_vs_slicot']:>5.2f}x {r['bt_vs_slicot']:>5.2f}x | {ctl} | {r['hsv_err']:>8.1e} "
+        f"{r['accuracy_reference'][:4]:>4} {mb}",
         flush=True,
     )
 
 
+def run(sizes: list[int], definition_max_n: int, repeats_small: int = 3) -> list[dict]:
+    print("ratios x: reference time / hankelid time (> 1: hankelid faster); err: max|dsigma|/sigma_1")
+    print(HEADER)
+    rows = []
+    for n in sizes:
+        reps = repeats_small if n <= 200 else 1
+        for discrete in (False, True):
+            row = measure(n, discrete, reps, definition_max_n)
+            rows.append(row)
+            _print(row)
+    return rows
+
+
+def verdict(rows: list[dict], hinf: dict | None) -> dict:
+    v: dict = {
+        "min_vs_slicot": min(min(r["hsv_vs_slicot"], r["bt_vs_slicot"]) for r in rows),
+        "worst_hsv_err": max(r["hsv_err"] for r in rows),
+    }
+    ctl = [r for r in rows if "hsv_vs_control" in r and r["n"] >= 100]
+    if ctl:
+        v["min_vs_control_n100"] = min(min(r["hsv_vs_control"], r["bt_vs_control"]) for r in ctl)
+    big = [r for r in rows if r["n"] == 2000]
+    if big:
+        v["hsv_s_n2000"] = max(r["hsv_s"] for r in big)
+        v["hsv_mb_n2000"] = max(r["hsv_peak_mb"] for r in big)
+    if hinf:
+        v["hinf_s_n1000"] = hinf["hinf_s"]
+    return v
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="n = 100, 200 only")
+    ap.add_argument("--quick", action="store_true", help=f"n = {QUICK} only")
     ap.add_argument("--sizes", type=int, nargs="*", help="override the sizes")
-    args = ap.parse_args()
-    sizes = args.sizes or ([100, 200] if args.quick else [100, 200, 400, 600, 1000])
-    t0 = time.perf_counter()
-    result = run(sizes)
-    rows = result["rows"]
-    at600 = [r for r in rows if r["n"] == 600 and r["domain"] == "continuous"]
-    verdict = {}
-    if at600:
-        r = at600[0]
-        verdict = {
-            "hsv_speedup_n600": r["hsv_speedup"],
-            "bt_speedup_n600": r["bt_speedup"],
-            "hsv_err_n600": r["hsv_err"],
-            "meets_targets": bool(
-                r["hsv_speedup"] >= TARGETS["hsv_speedup_n600"]
-                and r["bt_speedup"] >= TARGETS["bt_speedup_n600"]
-                and r["hsv_err"] <= TARGETS["hsv_accuracy"]
-            ),
-        }
-    worst = max(r["hsv_err"] for r in rows)
-    print(
-        f"\nworst hankelid HSV error vs the definition: {worst:.1e} sigma_1 "
-        f"(target {TARGETS['hsv_accuracy']:g})"
+    ap.add_argument("--hinf", action="store_true", help="also time hinf_norm at n = 1000")
+    ap.add_argument(
+        "--definition-max-n", type=int, default=400, help="largest n checked against the definition"
     )
-    if verdict:
-        print(
-            f"n=600 continuous: hsv {verdict['hsv_speedup_n600']:.2f}x, balanced truncation "
-            f"{verdict['bt_speedup_n600']:.2f}x python-control; meets targets: {verdict['meets_targets']}"
+    args = ap.parse_args()
+    sizes = args.sizes or (QUICK if args.quick else SIZES)
+    t0 = time.perf_counter()
+    rows = run(sizes, args.definition_max_n)
+    hinf = measure_hinf(1000) if args.hinf else None
+    if hinf:
+        print(f"hinf_norm n=1000 continuous: {hinf['hinf_s']:.1f} s (target {TARGETS['hinf_s_n1000']:g} s)")
+    v = verdict(rows, hinf)
+    print(
+        f"\nworst HSV error {v['worst_hsv_err']:.1e} sigma_1 (target {TARGETS['hsv_accuracy']:g}); "
+        f"slowest ratio vs SLICOT {v['min_vs_slicot']:.2f}x (target {TARGETS['slicot_speedup']:g}x)"
+        + (
+            f"; vs python-control at n >= 100 {v['min_vs_control_n100']:.2f}x "
+            f"(target {TARGETS['control_speedup_n100']:g}x)"
+            if "min_vs_control_n100" in v
+            else ""
         )
+    )
+    if "hsv_s_n2000" in v:
+        hsv_s, mb = v["hsv_s_n2000"], v["hsv_mb_n2000"]
+        print(f"n = 2000: hsv {hsv_s:.1f} s, peak {mb:.0f} MB (targets 15 s, 600 MB)")
     out = {
         "benchmark": "bench_core",
         "sizes": sizes,
         "order": ORDER,
         "targets": TARGETS,
-        "verdict": verdict,
-        "worst_hsv_err": worst,
+        "verdict": v,
+        "hinf": hinf,
         "rows": rows,
         "seconds": time.perf_counter() - t0,
         "environment": {
@@ -254,6 +298,7 @@ def main() -> None:
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
             "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "load_average": os.getloadavg(),
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_MARGIN",
     "UnstableSystemError",
+    "absolute_margin",
     "check_margin",
     "is_stable",
     "require_stable",
@@ -46,6 +47,28 @@ def check_margin(offset: Any) -> float:
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset!r}")
     return float(offset)
+
+
+def absolute_margin(poles: Any, discrete: bool, offset: float) -> float:
+    """The classification margin ``offset`` in absolute terms.
+
+    Discrete time: ``offset`` itself (the unit circle sets the scale).  Continuous time:
+    ``offset`` times the spectral radius, so that rescaling time (``A -> c A``) does not
+    change which poles count as stable -- an absolute 1e-8 would call every pole of
+    ``1e-100 * A`` unstable.
+
+    Examples
+    --------
+    >>> from hankelid._stability import absolute_margin
+    >>> absolute_margin([-1e-100, -2e-100], discrete=False, offset=1e-8)
+    2e-108
+    >>> absolute_margin([0.5], discrete=True, offset=1e-8)
+    1e-08
+    """
+    poles = np.asarray(poles)
+    if discrete or poles.size == 0:
+        return float(offset)
+    return float(offset) * float(np.max(np.abs(poles)))
 
 
 def stable_poles(poles: Any, discrete: bool, margin: float = 0.0) -> np.ndarray:

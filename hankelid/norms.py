@@ -4,9 +4,14 @@ r"""System norms: H2 and H-infinity, in continuous and discrete time.
 Bruinsma--Steinbuch: for a level ``gamma`` the frequencies where some singular value of
 ``G`` equals ``gamma`` are the imaginary-axis eigenvalues of a Hamiltonian matrix
 (continuous time) or the unit-circle eigenvalues of a symplectic pencil (discrete time);
-evaluating ``G`` between them raises the lower bound, which converges quadratically.  The
-returned value is a *lower* bound certified to be within ``rtol`` of the norm: at
-``(1 + 2 rtol) * gamma`` no crossing remains.
+evaluating ``G`` between them raises the lower bound, which converges quadratically.  At
+``(1 + 2 rtol) * gamma`` no crossing remains, so the returned value is within ``rtol`` of the
+norm *of the computed frequency response*.  That response carries a relative rounding error
+of about ``eps / delta``, where ``delta`` is the relative distance of the nearest pole to the
+stability boundary (``min -Re(s)/|s|`` in continuous time, ``min 1 - |z|`` in discrete time):
+the ``rtol`` claim holds when ``eps / delta <= rtol``; beyond that (poles within ~1e-8 of the
+boundary) every float64 method scatters by about ``eps / delta`` and the value need not be a
+lower bound.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import scipy.linalg as sla
 from scipy.optimize import minimize_scalar
 
 from ._schur import QBasis, schur_data, stable_schur
-from ._stability import require_stable
+from ._stability import UnstableSystemError, require_stable
 from .gramians import gramian
 from .systems import StateSpace, as_state_space
 
@@ -169,7 +174,11 @@ def hinf_norm(sys: Any, *, rtol: float = 1e-8, return_frequency: bool = False):
     sys : StateSpace
         A stable system, continuous or discrete time.
     rtol : float, default 1e-8
-        Relative accuracy of the level-set iteration.
+        Relative accuracy of the level-set iteration.  The result is within ``rtol`` of the
+        norm when the relative distance ``delta`` of the nearest pole to the stability
+        boundary (``min -Re(s)/|s|``, or ``min 1 - |z|`` in discrete time) satisfies
+        ``eps / delta <= rtol``; otherwise its accuracy is about ``eps / delta``, the
+        rounding level of the frequency response itself.
     return_frequency : bool
         Also return the peak frequency in rad/s (``inf`` when the peak is the
         continuous-time feed-through at infinite frequency; in ``[0, pi/dt]`` in
@@ -207,7 +216,17 @@ def hinf_norm(sys: Any, *, rtol: float = 1e-8, return_frequency: bool = False):
             # The H-infinity norm is invariant under the bilinear map; the Hamiltonian
             # eigenproblem of the continuous equivalent is cheaper than the symplectic pencil.
             sysc, w0 = mapped
-            _, wc = hinf_norm(sysc, rtol=rtol, return_frequency=True)
+            try:
+                _, wc = hinf_norm(sysc, rtol=rtol, return_frequency=True)
+            except UnstableSystemError:
+                # The map put a pole on the imaginary axis: in discrete terms it lies on the
+                # unit circle to working precision, and the error must say so.
+                worst = poles[np.argmax(np.abs(poles))]
+                raise UnstableSystemError(
+                    f"hinf_norm needs a stable system (all poles inside the unit circle |z| < 1), "
+                    f"but this discrete-time system (n={sys.n}) has a pole {worst:.6g} with "
+                    f"|z| = 1 - {1.0 - abs(worst):.1e}, on the unit circle to working precision"
+                ) from None
             zeta = -1.0 if np.isinf(wc) else (1 + 1j * wc) / (1 - 1j * wc)
             theta = abs(float(np.angle(w0 * zeta)))
             assert sys.dt is not None

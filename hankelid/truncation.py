@@ -27,7 +27,7 @@ from . import empirical
 from ._factors import thin_factor
 from ._lyapunov import exact_factors, factors_from_schur
 from ._schur import poles_from_schur, schur_data
-from ._stability import DEFAULT_MARGIN, check_margin, is_stable
+from ._stability import DEFAULT_MARGIN, absolute_margin, check_margin, is_stable
 from ._validation import check_order, check_positive
 from .decomposition import StableUnstableSplit, stable_unstable_split
 from .gramians import hsv_from_factors
@@ -57,7 +57,7 @@ def _readonly(a: np.ndarray | None) -> np.ndarray | None:
 
 @dataclass(frozen=True)
 class Reduction:
-    """The result of :func:`balanced_truncation`.
+    r"""The result of :func:`balanced_truncation`.
 
     Attributes
     ----------
@@ -70,6 +70,11 @@ class Reduction:
         Hankel singular values of the original system (``inf`` for unstable modes).
     error_bound : float
         A-priori bound ``2 * sum`` of the discarded distinct HSVs on ``||G - G_r||_inf``.
+        It holds for the exact HSVs; the computed ones carry an absolute error of about
+        \( \epsilon\,\kappa\,\sigma_1 \) (see [`hsv`][hankelid.hsv]), so the bound and
+        \( \sigma_{r+1} \le \|G - G_r\|_\infty \) hold up to that; checked over
+        > 10,000 systems with repeated poles, Jordan blocks and uncontrollable/unobservable
+        modes in `tests/core/test_gramian_families.py`.
     bounds : ndarray, shape (n + 1,)
         ``bounds[k]`` is the bound for order ``k`` (``inf`` below the number of unstable
         modes, ``0`` at ``k = n``).
@@ -429,6 +434,7 @@ def balanced_truncation(
 
     # ---- stable / unstable split (one Schur form when the system is stable)
     sd = schur_data(sys.A)
+    offset = absolute_margin(poles_from_schur(sd), sys.is_discrete, offset)
     split = None
     stable: StateSpace | None = sys
     nu = 0

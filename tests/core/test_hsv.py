@@ -158,3 +158,16 @@ def test_agrees_with_python_control_hsvd_on_well_conditioned_systems() -> None:
         sig = hk.hsv(sys)
         k = int(np.sum(ref > 1e-6 * ref[0]))  # hsvd is only reliable for the leading values
         assert np.allclose(sig[:k], ref[:k], rtol=1e-6)
+
+
+def test_hsv_offset_is_relative_to_the_system_scale() -> None:
+    # A -> c A scales the HSVs by 1/c; with an absolute margin of 1e-8 every pole of
+    # 1e-100 * A used to count as unstable (all inf).
+    sys = hk.random_stable(5, 2, 2, seed=1)
+    slow = hk.StateSpace(sys.A * 1e-100, sys.B, sys.C)
+    np.testing.assert_allclose(hk.hsv(slow) * 1e-100, hk.hsv(sys), rtol=1e-10)
+    red = hk.balanced_truncation(slow, order=2)
+    assert red.order == 2 and np.all(np.isfinite(red.hsv))
+    # relative to the fast pole at -1, a pole at -1e-9 is still inside the margin
+    sig = hk.hsv(with_poles([-1e-9, -1.0, -2.0], 1, 1, seed=0, dt=None))
+    assert np.isinf(sig[0]) and np.all(np.isfinite(sig[1:]))

@@ -118,3 +118,36 @@ def test_unstable_raises(fn, dt) -> None:
 def test_bad_rtol(rtol) -> None:
     with pytest.raises(ValueError, match="rtol"):
         hk.hinf_norm(hk.random_stable(2, seed=0), rtol=rtol)
+
+
+def test_hinf_norm_discrete_pole_on_unit_circle_names_the_discrete_condition() -> None:
+    # Rotations have |z| = 1; rounding puts some just inside, where the bilinear map used
+    # for discrete systems lands on the imaginary axis.  Whichever check fires, the message
+    # must speak of the unit circle, not of Re(s) < 0.
+    raised = 0
+    for th in np.linspace(0.01, 3.13, 60):
+        A = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+        sys = hk.StateSpace(A, [[1.0], [0.0]], [[1.0, 0.0]], dt=0.1)
+        try:
+            hk.hinf_norm(sys)
+        except hk.UnstableSystemError as err:
+            raised += 1
+            assert "discrete-time" in str(err) and "unit circle" in str(err)
+            assert "Re(s)" not in str(err) and "continuous" not in str(err)
+    assert raised >= 50  # the rest return a huge finite value (|z| < 1 in float64)
+
+
+@pytest.mark.parametrize("zeta", [2e-6, 2e-5, 2e-4, 0.05])
+def test_hinf_norm_accuracy_condition(zeta: float) -> None:
+    # One lightly damped mode: ||G||_inf = 1 / (2 zeta sqrt(1 - zeta^2)) exactly, and the
+    # Tustin map keeps it.  The documented condition: within rtol when eps/delta <= rtol,
+    # else within about eps/delta (delta = 1 - max|z|).
+    rtol = 1e-8
+    sys = hk.StateSpace([[0.0, 1.0], [-1.0, -2 * zeta]], [[0.0], [1.0]], [[1.0, 0.0]])
+    exact = 1.0 / (2 * zeta * np.sqrt(1 - zeta**2))
+    sysd = hk.c2d(sys, 0.01, "tustin")
+    delta = 1.0 - np.abs(np.linalg.eigvals(sysd.A)).max()
+    level = np.finfo(float).eps / delta
+    err = abs(hk.hinf_norm(sysd, rtol=rtol) - exact) / exact
+    assert err <= (rtol if level <= rtol else 2 * level)
+    assert abs(hk.hinf_norm(sys, rtol=rtol) - exact) / exact <= rtol  # continuous: delta = zeta
