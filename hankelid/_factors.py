@@ -1,10 +1,10 @@
-"""Square-root factors: the one helper that shrinks a factor to at most ``n`` columns.
+"""Square-root factors: the one helper that shrinks a factor to at most `n` columns.
 
-A factor ``X`` (``n x k``) stands for the positive semidefinite ``X X^T``.  Hammarling's
+A factor `X` (`n x k`) stands for the positive semidefinite `X X^T`.  Hammarling's
 method, the squared Smith iteration, the empirical estimators (snapshot matrices with many
 samples) and the channel compression of wide systems all need a factor with the same
-``X X^T`` and no more than ``n`` columns; a thin QR factorization gives it without forming
-``X X^T`` (which would square the condition number and lose the small singular values).
+`X X^T` and no more than `n` columns; a thin QR factorization gives it without forming
+`X X^T` (which would square the condition number and lose the small singular values).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ __all__ = ["thin_factor"]
 
 
 def thin_factor(X: np.ndarray) -> np.ndarray:
-    """An ``n x min(n, k)`` matrix with the same ``X X^T`` as the ``n x k`` matrix ``X``.
+    """An `n x min(n, k)` matrix with the same `X X^T` as the `n x k` matrix `X`.
 
-    ``X`` itself when it has at most ``n`` columns, else ``R^T`` from the thin QR
-    factorization ``X^T = Q R`` (so ``X X^T = R^T Q^T Q R = R^T R``).
+    `X` itself when it has at most `n` columns, else `R^T` from the thin QR
+    factorization `X^T = Q R` (so `X X^T = R^T Q^T Q R = R^T R`).
 
     Examples
     --------

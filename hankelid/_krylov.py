@@ -1,11 +1,11 @@
-"""The block Krylov sequence ``B, A B, A^2 B, ...`` of a state-space pair, built one way.
+"""The block Krylov sequence `B, A B, A^2 B, ...` of a state-space pair, built one way.
 
-Markov parameters and sampled impulse responses (``systems``), the impulse snapshots and
-Gaussian final states of the empirical Gramians (``empirical``) and ERA's stable mirror
-(``identification.era``) all need the blocks ``A^k B``.  They are built here, either by one
-multiplication with ``A`` per block (``doubling=False``: accurate for any ``A``) or by
-repeated doubling (``doubling=True``: ``log2(length)`` large products, each block set times a
-power of ``A`` obtained by squaring -- fast, but on a non-normal ``A`` the squared powers
+Markov parameters and sampled impulse responses (`systems`), the impulse snapshots and
+Gaussian final states of the empirical Gramians (`empirical`) and ERA's stable mirror
+(`identification.era`) all need the blocks `A^k B`.  They are built here, either by one
+multiplication with `A` per block (`doubling=False`: accurate for any `A`) or by
+repeated doubling (`doubling=True`: `log2(length)` large products, each block set times a
+power of `A` obtained by squaring -- fast, but on a non-normal `A` the squared powers
 lose accuracy: measured 1e-8 relative on a basis of condition 1e4).
 """
 
@@ -19,7 +19,7 @@ __all__ = ["krylov_blocks"]
 def krylov_blocks(
     A: np.ndarray, B: np.ndarray, length: int, *, reverse: bool = False, doubling: bool = True
 ) -> np.ndarray:
-    """``G[k] = (A^k B)^T`` for ``k < length``, shape ``(length, m, n)``.
+    """`G[k] = (A^k B)^T` for `k < length`, shape `(length, m, n)`.
 
     Parameters
     ----------
@@ -28,11 +28,11 @@ def krylov_blocks(
     length : int
         Number of blocks.
     reverse : bool
-        Store the blocks last-power-first (``G[length-1-k]``), built in place in that order
+        Store the blocks last-power-first (`G[length-1-k]`), built in place in that order
         (no reversed copy).
     doubling : bool
         Repeated doubling (fast) instead of one multiplication per block (accurate on
-        non-normal ``A``); see the module notes.
+        non-normal `A`); see the module notes.
 
     Examples
     --------

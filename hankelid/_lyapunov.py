@@ -1,7 +1,7 @@
 """Square-root factors of the Lyapunov and Stein equations on a real Schur form.
 
-Continuous time solves ``T X + X T^T + B B^T = 0``, discrete time ``T X T^T - X + B B^T = 0``
-for the quasi-triangular ``T`` of ``A = Z T Z^T``, with ``X = U U^T`` computed *directly*:
+Continuous time solves `T X + X T^T + B B^T = 0`, discrete time `T X T^T - X + B B^T = 0`
+for the quasi-triangular `T` of `A = Z T Z^T`, with `X = U U^T` computed *directly*:
 
 * [`solve_factor`][hankelid._lyapunov.solve_factor] -- the blocked Hammarling method of
   [`hankelid._lyapunov_blocked`][hankelid._lyapunov_blocked] (complex Schur form, 1x1 steps
@@ -15,13 +15,13 @@ for the quasi-triangular ``T`` of ``A = Z T Z^T``, with ``X = U U^T`` computed *
   system in Schur coordinates.
 
 The real-arithmetic Hammarling recursion used before (1x1 and 2x2 steps) is gone: its 2x2
-step rebuilt ``M = U22^{-1} B2`` and ``S = U22^{-1} T22 U22`` as real matrices by dropping
-imaginary parts, which is only valid for a nonsingular ``U22``; a repeated real pole that
+step rebuilt `M = U22^{-1} B2` and `S = U22^{-1} T22 U22` as real matrices by dropping
+imaginary parts, which is only valid for a nonsingular `U22`; a repeated real pole that
 LAPACK leaves as a 2x2 block with an O(eps) imaginary part, with a single input, made
-``U22`` singular and every earlier column of the factor wrong (issue 12).
+`U22` singular and every earlier column of the factor wrong (issue 12).
 
 The Gramian is never formed and then factored, which would lose the small Hankel singular
-values (an absolute error of about ``sqrt(eps)`` of the largest one).
+values (an absolute error of about `sqrt(eps)` of the largest one).
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ __all__ = [
 
 
 def squared_smith(T: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Square-root factor of ``T X T^T - X + B B^T = 0`` by the squared Smith iteration.
+    """Square-root factor of `T X T^T - X + B B^T = 0` by the squared Smith iteration.
 
-    ``X = sum_k T^k B B^T T^{kT}``, accumulated as ``F <- [F, P F]``, ``P <- P^2`` with the
+    `X = sum_k T^k B B^T T^{kT}`, accumulated as `F <- [F, P F]`, `P <- P^2` with the
     columns compressed by a QR factorization at every step: orthogonal transformations keep
-    ``F F^T`` exact, so no Gramian is formed and small singular values keep their accuracy.
+    `F F^T` exact, so no Gramian is formed and small singular values keep their accuracy.
     """
     n = T.shape[0]
     F = thin_factor(np.array(B, dtype=float))
@@ -78,9 +78,9 @@ RESIDUAL_RTOL = 1e-11
 def smith_factor(T: np.ndarray, B: np.ndarray, discrete: bool) -> np.ndarray:
     """Factor by the squared Smith iteration; continuous time through a Cayley map.
 
-    ``T X + X T^T + B B^T = 0`` equals the Stein equation with
-    ``A_p = (pI - T)^{-1} (pI + T)``, ``B_p = sqrt(2p) (pI - T)^{-1} B`` for any ``p > 0``;
-    ``p`` is the geometric mean of the extreme pole moduli.
+    `T X + X T^T + B B^T = 0` equals the Stein equation with
+    `A_p = (pI - T)^{-1} (pI + T)`, `B_p = sqrt(2p) (pI - T)^{-1} B` for any `p > 0`;
+    `p` is the geometric mean of the extreme pole moduli.
     """
     if discrete:
         return squared_smith(T, B)
@@ -121,7 +121,7 @@ def solve_factor(T: np.ndarray, B: np.ndarray, discrete: bool) -> np.ndarray:
 def factors_from_schur(
     sys: StateSpace, sd: SchurData, kinds: str = "co"
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Factors in *Schur coordinates*: ``Wc = Z Uc Uc^T Z^T``, ``Wo = Z Uo Uo^T Z^T``."""
+    """Factors in *Schur coordinates*: `Wc = Z Uc Uc^T Z^T`, `Wo = Z Uo Uo^T Z^T`."""
     _, B, C, _ = sys.matrices
     Z = sd.Z
     disc = sys.is_discrete
@@ -139,7 +139,7 @@ def factors_from_schur(
 
 @dataclass
 class ExactFactors:
-    """``Lc = Z Uc``, ``Lo = Z Uo`` kept in Schur coordinates (``Z = None``: identity)."""
+    """`Lc = Z Uc`, `Lo = Z Uo` kept in Schur coordinates (`Z = None`: identity)."""
 
     Z: np.ndarray | None
     Uc: np.ndarray

@@ -1,38 +1,38 @@
 r"""Gramian square-root factors in Schur coordinates: a recursive, blocked Hammarling method.
 
-Solves, for a real quasi-upper-triangular ``T`` (a real Schur form) and a real ``B``,
+Solves, for a real quasi-upper-triangular `T` (a real Schur form) and a real `B`,
 
 $$ T X + X T^T + B B^T = 0 \quad\text{(continuous)}, \qquad
    T X T^T - X + B B^T = 0 \quad\text{(discrete)}, $$
 
-for a real factor ``F`` with ``X = F F^T``, without ever forming ``X``.
+for a real factor `F` with `X = F F^T`, without ever forming `X`.
 
 How it works
 ------------
-* The real Schur form is made complex triangular, ``Tc = Q^H T Q`` (``Q`` a 2x2 unitary
-  rotation per complex-conjugate pair), and Hammarling's recursion runs on ``Tc`` with
+* The real Schur form is made complex triangular, `Tc = Q^H T Q` (`Q` a 2x2 unitary
+  rotation per complex-conjugate pair), and Hammarling's recursion runs on `Tc` with
   **1x1 steps only**.  A 1x1 step is exactly consistent whatever the size of its diagonal
-  entry ``u_kk`` of the factor: the normalised row ``M_k = b_k / u_kk`` has
+  entry `u_kk` of the factor: the normalised row `M_k = b_k / u_kk` has
   \( \|M_k\|^2 = -2\,\mathrm{Re}\,\lambda_k \) (continuous) or
   \( |\lambda_k|^2 + \|M_k\|^2 = 1 \) (discrete) by construction.  The real 2x2 step of the
-  classical real-arithmetic variant is not: it needs ``M = U_22^{-1} B_2`` and
-  ``S = U_22^{-1} T_22 U_22`` as *real* matrices, which do not exist when ``U_22`` is
+  classical real-arithmetic variant is not: it needs `M = U_22^{-1} B_2` and
+  `S = U_22^{-1} T_22 U_22` as *real* matrices, which do not exist when `U_22` is
   (nearly) singular -- the case of a repeated real eigenvalue that LAPACK leaves as a 2x2
   block with a tiny imaginary part, or of a Jordan block, with a single input.
 * Blocking (Kressner, *Block variants of Hammarling's method for solving Lyapunov
   equations*, ACM TOMS 34(1), 2008; recursion after Jonsson & Kågström, ACM TOMS 28(4),
-  2002): the trailing block ``K`` is solved recursively and returns, besides its factor
-  ``U_KK``, the data that couple it to the leading rows ``I`` -- continuous: the rows
-  ``M_K`` (then ``S = diag(lambda) + striu(-M M^H)``, no inverse of ``U_KK`` anywhere);
-  discrete: an isometry ``V`` with ``U_IK = [W, B_I] V``, ``W = T_II U_IK + T_IK U_KK``,
-  and its complement ``V_perp`` that updates ``B_I``.  The leading rows then need one
-  triangular Sylvester equation ``T_II Y + Y S^H = C`` (continuous) or Stein-Sylvester
-  equation ``Y - T_II Y L = C`` (discrete), solved recursively with matrix products, and
-  a rank-``m`` update of ``B_I``.  Python-level work is one small kernel call per leaf
+  2002): the trailing block `K` is solved recursively and returns, besides its factor
+  `U_KK`, the data that couple it to the leading rows `I` -- continuous: the rows
+  `M_K` (then `S = diag(lambda) + striu(-M M^H)`, no inverse of `U_KK` anywhere);
+  discrete: an isometry `V` with `U_IK = [W, B_I] V`, `W = T_II U_IK + T_IK U_KK`,
+  and its complement `V_perp` that updates `B_I`.  The leading rows then need one
+  triangular Sylvester equation `T_II Y + Y S^H = C` (continuous) or Stein-Sylvester
+  equation `Y - T_II Y L = C` (discrete), solved recursively with matrix products, and
+  a rank-`m` update of `B_I`.  Python-level work is one small kernel call per leaf
   block; everything else is Level-3 BLAS.
-* The complex factor ``L = Q U`` has ``X = L L^H = Re(L) Re(L)^T + Im(L) Im(L)^T`` (``X``
-  is real), so a real ``n x n`` factor is the transposed ``R`` of a QR factorisation of
-  ``[Re L, Im L]^T``.  Without complex pairs everything stays real.
+* The complex factor `L = Q U` has `X = L L^H = Re(L) Re(L)^T + Im(L) Im(L)^T` (`X`
+  is real), so a real `n x n` factor is the transposed `R` of a QR factorisation of
+  `[Re L, Im L]^T`.  Without complex pairs everything stays real.
 
 [`factored_residual`][hankelid._lyapunov_blocked.factored_residual] estimates the
 relative residual of the equation from products with the factor only.
@@ -57,11 +57,11 @@ _STEIN_ROWS = 128
 
 # ----------------------------------------------------------------------------- complex form
 def complex_schur(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Complex triangular ``Tc = Q^H T Q`` of a real quasi-triangular ``T``.
+    """Complex triangular `Tc = Q^H T Q` of a real quasi-triangular `T`.
 
-    Returns ``(Tc, pairs, G)``: ``pairs`` holds the first index ``j`` of each 2x2 block and
-    ``G[i]`` the 2x2 unitary block of ``Q`` at rows/columns ``pairs[i], pairs[i] + 1``
-    (from [`complexify`][hankelid._schur.complexify]).  Without pairs ``Tc`` is ``T``
+    Returns `(Tc, pairs, G)`: `pairs` holds the first index `j` of each 2x2 block and
+    `G[i]` the 2x2 unitary block of `Q` at rows/columns `pairs[i], pairs[i] + 1`
+    (from [`complexify`][hankelid._schur.complexify]).  Without pairs `Tc` is `T`
     itself (real).
     """
     blocks = quasi_blocks(T)
@@ -73,7 +73,7 @@ def complex_schur(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _apply_q(X: np.ndarray, pairs: np.ndarray, G: np.ndarray, *, adjoint: bool) -> np.ndarray:
-    """``Q X`` (or ``Q^H X``) for the block-diagonal rotation ``Q`` of `complex_schur`."""
+    """`Q X` (or `Q^H X`) for the block-diagonal rotation `Q` of `complex_schur`."""
     if len(pairs) == 0:
         return X
     Y = np.array(X, dtype=complex)
@@ -86,7 +86,7 @@ def _apply_q(X: np.ndarray, pairs: np.ndarray, G: np.ndarray, *, adjoint: bool) 
 
 
 def _trisolve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``A^{-1} b`` for upper triangular ``A`` (LAPACK trtrs, without SciPy's checks)."""
+    """`A^{-1} b` for upper triangular `A` (LAPACK trtrs, without SciPy's checks)."""
     x, info = (lapack.ztrtrs if np.iscomplexobj(A) else lapack.dtrtrs)(A, b)
     if info != 0:  # pragma: no cover - only for an exactly singular shifted matrix
         raise np.linalg.LinAlgError(f"singular shifted triangular matrix (trtrs info={info})")
@@ -95,7 +95,7 @@ def _trisolve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- continuous
 def _leaf_continuous(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unblocked complex Hammarling for ``T X + X T^H + B B^H = 0``: ``(U, M)``."""
+    """Unblocked complex Hammarling for `T X + X T^H + B B^H = 0`: `(U, M)`."""
     n, m = B.shape
     U = np.zeros((n, n), dtype=T.dtype)
     M = np.zeros((n, m), dtype=T.dtype)
@@ -120,7 +120,7 @@ def _leaf_continuous(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _sylvester(A: np.ndarray, S: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """``A Y + Y S^H = C`` with upper triangular ``A`` and ``S`` (recursive, then LAPACK trsyl)."""
+    """`A Y + Y S^H = C` with upper triangular `A` and `S` (recursive, then LAPACK trsyl)."""
     h, k = C.shape
     if h == 0 or k == 0:
         return np.zeros_like(C)
@@ -164,16 +164,16 @@ def _rec_continuous(T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _leaf_discrete(
     T: np.ndarray, B: np.ndarray, coupling: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Unblocked complex Hammarling for ``T X T^H - X + B B^H = 0``.
+    """Unblocked complex Hammarling for `T X T^H - X + B B^H = 0`.
 
-    Returns ``(U, V, Vp)``: for leading rows ``I`` above this block,
-    ``U_IK = [W, B_I] V`` with ``W = T_II U_IK + T_IK U`` and the updated ``B_I`` is
-    ``[W, B_I] Vp`` (``V``: ``(n+m) x n`` isometry, ``Vp``: its ``(n+m) x m`` complement);
-    ``None`` for both without ``coupling``.
+    Returns `(U, V, Vp)`: for leading rows `I` above this block,
+    `U_IK = [W, B_I] V` with `W = T_II U_IK + T_IK U` and the updated `B_I` is
+    `[W, B_I] Vp` (`V`: `(n+m) x n` isometry, `Vp`: its `(n+m) x m` complement);
+    `None` for both without `coupling`.
 
-    Step ``i`` has the unit vector ``v = [conj(lam_i); M_i^H]``: ``u = [w, B] v`` and the new
-    ``B`` is ``[w, B] H[:, 1:]`` for the reflector ``H = I - beta h h^H`` that maps ``v`` to a
-    multiple of ``e_1``, applied as a rank-one update.
+    Step `i` has the unit vector `v = [conj(lam_i); M_i^H]`: `u = [w, B] v` and the new
+    `B` is `[w, B] H[:, 1:]` for the reflector `H = I - beta h h^H` that maps `v` to a
+    multiple of `e_1`, applied as a rank-one update.
     """
     n, m = B.shape
     dt = T.dtype
@@ -218,7 +218,7 @@ def _leaf_discrete(
 
 
 def _stein_sylvester(A: np.ndarray, L: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """``Y - A Y L = C`` with upper triangular ``A`` and lower triangular ``L`` (recursive)."""
+    """`Y - A Y L = C` with upper triangular `A` and lower triangular `L` (recursive)."""
     h, k = C.shape
     if h == 0 or k == 0:
         return np.zeros_like(C)
@@ -279,10 +279,10 @@ def _rec_discrete(
 
 # ----------------------------------------------------------------------------- public
 def factor_from_schur(T: np.ndarray, B: np.ndarray, *, discrete: bool) -> np.ndarray:
-    """Real ``F`` (``n x n``) with ``X = F F^T`` solving the Lyapunov/Stein equation.
+    """Real `F` (`n x n`) with `X = F F^T` solving the Lyapunov/Stein equation.
 
-    ``T`` is real quasi-upper-triangular (``scipy.linalg.schur(..., output="real")``) with a
-    stable spectrum, ``B`` is real ``n x m``.  ``F`` is upper triangular when ``T`` has no
+    `T` is real quasi-upper-triangular (`scipy.linalg.schur(..., output="real")`) with a
+    stable spectrum, `B` is real `n x m`.  `F` is upper triangular when `T` has no
     complex pairs and lower triangular otherwise.
     """
     T = np.asarray(T, dtype=float)
@@ -300,13 +300,13 @@ def factor_from_schur(T: np.ndarray, B: np.ndarray, *, discrete: bool) -> np.nda
 
 
 def _real_factor(L: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Real ``F`` with ``F F^T = L L^H`` for a complex ``L`` whose ``L L^H`` is real.
+    """Real `F` with `F F^T = L L^H` for a complex `L` whose `L L^H` is real.
 
-    ``L = Q U`` is upper triangular but for ``L[j+1, j]`` at each pair; one 2x2 rotation of
-    columns ``j, j+1`` per pair (which keeps ``L L^H``) makes it triangular.  Then
-    ``L L^H = Re L Re L^T + Im L Im L^T``, and the QR factorization of the two stacked
-    triangles ``[P Re L^T P; P Im L^T P]`` (``P`` the reversal) costs a triangle-pentagon
-    ``tpqrt`` instead of a dense ``2n x n`` QR: with ``R`` its factor, ``F = P R^T``.
+    `L = Q U` is upper triangular but for `L[j+1, j]` at each pair; one 2x2 rotation of
+    columns `j, j+1` per pair (which keeps `L L^H`) makes it triangular.  Then
+    `L L^H = Re L Re L^T + Im L Im L^T`, and the QR factorization of the two stacked
+    triangles `[P Re L^T P; P Im L^T P]` (`P` the reversal) costs a triangle-pentagon
+    `tpqrt` instead of a dense `2n x n` QR: with `R` its factor, `F = P R^T`.
     """
     n = L.shape[0]
     L = np.array(L, dtype=complex)
@@ -333,12 +333,12 @@ def _real_factor(L: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 def factored_residual(
     T: np.ndarray, F: np.ndarray, B: np.ndarray, *, discrete: bool, probes: int = 6, seed: int = 0
 ) -> float:
-    r"""Estimated relative residual of the Lyapunov/Stein equation for ``X = F F^T``.
+    r"""Estimated relative residual of the Lyapunov/Stein equation for `X = F F^T`.
 
-    \( \|R\|_F \) with ``R = T X + X T^T + B B^T`` (or ``T X T^T - X + B B^T``) is
-    estimated as \( \|R Z\|_F / \sqrt{k} \) for ``k = probes`` Gaussian vectors (an
-    unbiased estimate of \( \|R\|_F^2 \)), each product costing ``O(n^2)`` with ``F`` --
-    ``X`` is never formed.  Returned relative to
+    \( \|R\|_F \) with `R = T X + X T^T + B B^T` (or `T X T^T - X + B B^T`) is
+    estimated as \( \|R Z\|_F / \sqrt{k} \) for `k = probes` Gaussian vectors (an
+    unbiased estimate of \( \|R\|_F^2 \)), each product costing `O(n^2)` with `F` --
+    `X` is never formed.  Returned relative to
     \( 2\|T\|_F \|F\|_F^2 + \|B\|_F^2 \) (continuous) or
     \( (\|T\|_F^2 + 1) \|F\|_F^2 + \|B\|_F^2 \) (discrete), the size of the terms.
     """

@@ -1,10 +1,10 @@
-"""One real Schur form ``A = Z T Z^T`` and what the solvers read from it.
+"""One real Schur form `A = Z T Z^T` and what the solvers read from it.
 
-Shared by the Gramian solvers (``_lyapunov``), the public Gramian API (``gramians``), the
-norms (``norms``) and balanced truncation: the quasi-triangular ``T`` with its 1x1 / 2x2
-diagonal blocks, the complex triangular form ``Tc = Q^H T Q`` obtained by a 2x2 rotation
-per complex pair, the basis change ``Q`` applied without forming it (:class:`QBasis`), and
-the poles read off the diagonal.  A diagonal ``A`` needs no Schur form (``Z = None``).
+Shared by the Gramian solvers (`_lyapunov`), the public Gramian API (`gramians`), the
+norms (`norms`) and balanced truncation: the quasi-triangular `T` with its 1x1 / 2x2
+diagonal blocks, the complex triangular form `Tc = Q^H T Q` obtained by a 2x2 rotation
+per complex pair, the basis change `Q` applied without forming it ([`QBasis`][hankelid._schur.QBasis]), and
+the poles read off the diagonal.  A diagonal `A` needs no Schur form (`Z = None`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ __all__ = [
 
 @dataclass
 class SchurData:
-    """One real Schur form ``A = Z T Z^T`` and the unitary that makes it triangular.
+    """One real Schur form `A = Z T Z^T` and the unitary that makes it triangular.
 
-    ``Tc = Q^H T Q`` is complex upper triangular; ``Q`` is block diagonal with a 2x2
-    unitary block ``G[j]`` at each complex-pair block ``(j, j+1)`` of ``T`` and ones
+    `Tc = Q^H T Q` is complex upper triangular; `Q` is block diagonal with a 2x2
+    unitary block `G[j]` at each complex-pair block `(j, j+1)` of `T` and ones
     elsewhere.
     """
 
@@ -50,7 +50,7 @@ class SchurData:
 
 
 def quasi_blocks(T: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, size)`` of each diagonal block of a real quasi-triangular ``T`` (size 1 or 2)."""
+    """`(start, size)` of each diagonal block of a real quasi-triangular `T` (size 1 or 2)."""
     n = T.shape[0]
     sub = np.zeros(n, dtype=bool)
     if n > 1:
@@ -68,7 +68,7 @@ def quasi_blocks(T: np.ndarray) -> list[tuple[int, int]]:
 
 
 def complexify(T: np.ndarray, blocks: list[tuple[int, int]]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Complex Schur form ``Tc = Q^H T Q`` from a real one (vectorized ``rsf2csf``)."""
+    """Complex Schur form `Tc = Q^H T Q` from a real one (vectorized `rsf2csf`)."""
     Tc = np.array(T, dtype=complex, order="F")
     pairs = [j for j, s in blocks if s == 2]
     G: dict[int, np.ndarray] = {}
@@ -100,7 +100,7 @@ def complexify(T: np.ndarray, blocks: list[tuple[int, int]]) -> tuple[np.ndarray
 
 
 def schur_data(A: np.ndarray) -> SchurData:
-    """The Schur data of ``A`` (no decomposition when ``A`` is diagonal)."""
+    """The Schur data of `A` (no decomposition when `A` is diagonal)."""
     n = A.shape[0]
     if np.count_nonzero(A - np.diag(np.diag(A))) == 0:
         T = np.asfortranarray(np.diag(np.diag(A)))
@@ -113,7 +113,7 @@ def schur_data(A: np.ndarray) -> SchurData:
 
 
 def reversed_transpose(sd: SchurData) -> SchurData:
-    """Schur data of ``P T^T P`` (P the reversal), which carries the observability equation."""
+    """Schur data of `P T^T P` (P the reversal), which carries the observability equation."""
     n = sd.n
     T = np.asfortranarray(sd.T.T[::-1, ::-1])
     Tc = np.asfortranarray(sd.Tc.T[::-1, ::-1])
@@ -124,9 +124,9 @@ def reversed_transpose(sd: SchurData) -> SchurData:
 
 
 class QBasis:
-    """Apply ``Q^H`` / ``Q`` (2x2 rotations at the complex-pair rows) to leading rows.
+    """Apply `Q^H` / `Q` (2x2 rotations at the complex-pair rows) to leading rows.
 
-    ``(Q^H x)_i = dh_i x_i + oh_i x_{partner(i)}``: two multiplications and one gather,
+    `(Q^H x)_i = dh_i x_i + oh_i x_{partner(i)}`: two multiplications and one gather,
     valid for any leading block that does not split a pair.
     """
 
@@ -146,11 +146,11 @@ class QBasis:
         self.d, self.o, self.dh, self.oh = d, o, dh, oh
 
     def qh(self, k: int, X: np.ndarray) -> np.ndarray:
-        """``Q1^H X`` for the leading ``k`` rows (complex)."""
+        """`Q1^H X` for the leading `k` rows (complex)."""
         return self._apply(self.dh, self.oh, k, X)
 
     def q(self, k: int, Y: np.ndarray) -> np.ndarray:
-        """``Q1 Y`` (complex)."""
+        """`Q1 Y` (complex)."""
         return self._apply(self.d, self.o, k, Y)
 
     def _apply(self, d: np.ndarray, o: np.ndarray, k: int, X: np.ndarray) -> np.ndarray:
@@ -162,12 +162,12 @@ class QBasis:
 
 
 def poles_from_schur(sd: SchurData) -> np.ndarray:
-    """The eigenvalues of ``A`` (complex), read off the diagonal of its Schur form."""
+    """The eigenvalues of `A` (complex), read off the diagonal of its Schur form."""
     return np.diag(sd.Tc).copy() if sd.G else np.diag(sd.T).astype(complex)
 
 
 def stable_schur(A: np.ndarray, *, discrete: bool, what: str) -> tuple[SchurData, np.ndarray]:
-    """Schur data and poles of ``A``, or the stability error for ``what`` if a pole is unstable."""
+    """Schur data and poles of `A`, or the stability error for `what` if a pole is unstable."""
     sd = schur_data(A)
     poles = poles_from_schur(sd)
     require_stable(what, poles, discrete=discrete, n=A.shape[0])

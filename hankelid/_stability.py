@@ -1,7 +1,7 @@
 """Stability: the one predicate, its margin and its one error.
 
-A continuous-time pole is stable when ``Re(s) < -margin``, a discrete-time one when
-``|z| < 1 - margin``.  The Gramians, norms, Hankel singular values, balanced truncation, the
+A continuous-time pole is stable when `Re(s) < -margin`, a discrete-time one when
+`|z| < 1 - margin`.  The Gramians, norms, Hankel singular values, balanced truncation, the
 stable/unstable split, the empirical estimators, the modal realization and the torch
 adapters all ask this question here, so that they agree on the boundary and raise the same
 [`UnstableSystemError`][hankelid.UnstableSystemError] with the same message.
@@ -41,7 +41,7 @@ class UnstableSystemError(ValueError):
 
 
 def check_margin(offset: Any) -> float:
-    """Validate a stability margin (the ``offset`` argument): a finite real number ``>= 0``."""
+    """Validate a stability margin (the `offset` argument): a finite real number `>= 0`."""
     if isinstance(offset, bool) or not isinstance(offset, numbers.Real) or not np.isfinite(offset):
         raise ValueError(f"offset must be a finite real number >= 0, got {offset!r}")
     if offset < 0:
@@ -50,12 +50,12 @@ def check_margin(offset: Any) -> float:
 
 
 def absolute_margin(poles: Any, discrete: bool, offset: float) -> float:
-    """The classification margin ``offset`` in absolute terms.
+    """The classification margin `offset` in absolute terms.
 
-    Discrete time: ``offset`` itself (the unit circle sets the scale).  Continuous time:
-    ``offset`` times the spectral radius, so that rescaling time (``A -> c A``) does not
+    Discrete time: `offset` itself (the unit circle sets the scale).  Continuous time:
+    `offset` times the spectral radius, so that rescaling time (`A -> c A`) does not
     change which poles count as stable -- an absolute 1e-8 would call every pole of
-    ``1e-100 * A`` unstable.
+    `1e-100 * A` unstable.
 
     Examples
     --------
@@ -72,7 +72,7 @@ def absolute_margin(poles: Any, discrete: bool, offset: float) -> float:
 
 
 def stable_poles(poles: Any, discrete: bool, margin: float = 0.0) -> np.ndarray:
-    """Elementwise: which of ``poles`` lie strictly inside the stability region (less ``margin``).
+    """Elementwise: which of `poles` lie strictly inside the stability region (less `margin`).
 
     Examples
     --------
@@ -89,7 +89,7 @@ def stable_poles(poles: Any, discrete: bool, margin: float = 0.0) -> np.ndarray:
 
 
 def is_stable(poles: Any, discrete: bool, margin: float = 0.0) -> bool:
-    """``True`` when every pole is stable (see [`stable_poles`][hankelid._stability.stable_poles]).
+    """`True` when every pole is stable (see [`stable_poles`][hankelid._stability.stable_poles]).
 
     Examples
     --------
@@ -103,12 +103,12 @@ def is_stable(poles: Any, discrete: bool, margin: float = 0.0) -> bool:
 def unstable_error(
     what: str, poles: Any, *, discrete: bool, n: int | None = None, hint: str | None = None
 ) -> UnstableSystemError:
-    """The error for ``what`` needing a stable system: names the worst pole and what to do.
+    """The error for `what` needing a stable system: names the worst pole and what to do.
 
     Parameters
     ----------
     what : str
-        The operation that needs stability (``"gramian"``, ``"h2_norm"`` ...).
+        The operation that needs stability (`"gramian"`, `"h2_norm"` ...).
     poles : array_like
         The system's poles (or, in discrete time, their moduli).
     discrete : bool

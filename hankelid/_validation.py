@@ -1,6 +1,6 @@
 """Input checking shared by the whole core.
 
-Every public function validates before it computes, so bad input raises a ``ValueError``
+Every public function validates before it computes, so bad input raises a `ValueError`
 that names the problem and nothing is half-done or mutated.
 """
 
@@ -22,7 +22,7 @@ __all__ = [
 
 
 def as_array(value: Any, name: str) -> np.ndarray:
-    """``np.asarray(value)`` with a ``ValueError`` that names ``name`` (e.g. for ragged nested lists)."""
+    """`np.asarray(value)` with a `ValueError` that names `name` (e.g. for ragged nested lists)."""
     if isinstance(value, np.ndarray):
         return value
     try:
@@ -32,7 +32,7 @@ def as_array(value: Any, name: str) -> np.ndarray:
 
 
 def as_real_matrix(value: Any, name: str, *, ndim: int = 2) -> np.ndarray:
-    """Return ``value`` as a finite float64 array with ``ndim`` dimensions (a private copy).
+    """Return `value` as a finite float64 array with `ndim` dimensions (a private copy).
 
     Raises
     ------
@@ -62,7 +62,7 @@ def as_real_matrix(value: Any, name: str, *, ndim: int = 2) -> np.ndarray:
 
 
 def check_dt(dt: Any) -> float | None:
-    """Validate a sampling time: ``None`` (continuous) or a positive finite float."""
+    """Validate a sampling time: `None` (continuous) or a positive finite float."""
     if dt is None:
         return None
     if isinstance(dt, bool) or not isinstance(dt, numbers.Real):
@@ -81,7 +81,7 @@ def check_count(value: Any, name: str) -> int:
 
 
 def check_order(order: Any, n: int, *, name: str = "order") -> int:
-    """Validate a model order ``1 <= order <= n``."""
+    """Validate a model order `1 <= order <= n`."""
     if isinstance(order, bool) or not isinstance(order, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {order!r}")
     order = int(order)

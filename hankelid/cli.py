@@ -1,18 +1,18 @@
-"""Command-line interface: ``hankelid spectrum|reduce|identify|demo``.
+"""Command-line interface: `hankelid spectrum|reduce|identify|demo`.
 
 Examples
 --------
-.. code-block:: console
+```console
+$ hankelid spectrum plant.npz --plot spectrum.png
+$ hankelid spectrum plant.npz --empirical --inputs gaussian --length 512 --trajectories 200 --seed 0
+$ hankelid reduce plant.npz --tol 1e-4 --match-dc -o reduced.npz
+$ hankelid identify markov.npz --tol 1e-6 --dt 0.01 -o identified.npz
+$ hankelid demo --out demo-output
+```
 
-    $ hankelid spectrum plant.npz --plot spectrum.png
-    $ hankelid spectrum plant.npz --empirical --inputs gaussian --length 512 --trajectories 200 --seed 0
-    $ hankelid reduce plant.npz --tol 1e-4 --match-dc -o reduced.npz
-    $ hankelid identify markov.npz --tol 1e-6 --dt 0.01 -o identified.npz
-    $ hankelid demo --out demo-output
-
-Systems are ``.npz`` files with arrays ``A, B, C`` and optionally ``D`` and ``dt`` (``NaN``
-or absent: continuous time), as written by :meth:`hankelid.StateSpace.save`.  Markov
-parameters for ``identify`` are stored under the key ``markov`` with shape ``(L, p, m)``.
+Systems are `.npz` files with arrays `A, B, C` and optionally `D` and `dt` (`NaN`
+or absent: continuous time), as written by [`hankelid.StateSpace.save`][hankelid.systems.StateSpace.save].
+Markov parameters for `identify` are stored under the key `markov` with shape `(L, p, m)`.
 
 Bad input (a missing file, a malformed array, an impossible order) is reported in one line
 on standard error with exit status 2 -- no traceback.
@@ -63,7 +63,7 @@ def _check_npz(path: str) -> None:
 
 
 def _check_output(output: str, source: str, force: bool) -> None:
-    """Refuse a directory as output, and the input file itself unless ``--force``."""
+    """Refuse a directory as output, and the input file itself unless `--force`."""
     if os.path.isdir(output):
         raise _UserError(
             f"-o {output}: is a directory; give a file name such as {os.path.join(output, 'out.npz')}"
@@ -217,7 +217,7 @@ def _cmd_identify(args: argparse.Namespace) -> int:
 
 
 def _is_markov_file(path: str) -> bool:
-    """An ``.npz`` archive with an array ``markov`` (ERA input); anything else is read as I/O data."""
+    """An `.npz` archive with an array `markov` (ERA input); anything else is read as I/O data."""
     if not os.path.exists(path):
         raise _UserError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -377,7 +377,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hankelid`` command; returns the exit status."""
+    """Entry point of the `hankelid` command; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)  # argparse itself exits with status 2 on bad usage
     try:

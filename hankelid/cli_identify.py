@@ -1,18 +1,18 @@
-"""The data-driven half of the command line: ``hankelid identify DATA`` and ``hankelid compare``.
+"""The data-driven half of the command line: `hankelid identify DATA` and `hankelid compare`.
 
-``hankelid identify DATA.csv --inputs u1 u2 --outputs y1 --method n4sid --order auto -o model.npz``
-reads the records, holds out the end of every record (``--validation FRACTION``, default 0.3)
-or a second file (``--validation-file``), identifies a model on the rest, prints the singular
+`hankelid identify DATA.csv --inputs u1 u2 --outputs y1 --method n4sid --order auto -o model.npz`
+reads the records, holds out the end of every record (`--validation FRACTION`, default 0.3)
+or a second file (`--validation-file`), identifies a model on the rest, prints the singular
 values the order was read from and the fit on both parts, writes the model and, with
-``--plots DIR``, the order-selection, compare and residual plots. ``hankelid compare DATA
-MODEL.npz ...`` prints the fit of saved models on data. Bad input raises ``ValueError`` with a
-message naming the problem; the ``hankelid`` entry point reports it on one line, exit status 2.
+`--plots DIR`, the order-selection, compare and residual plots. `hankelid compare DATA
+MODEL.npz ...` prints the fit of saved models on data. Bad input raises `ValueError` with a
+message naming the problem; the `hankelid` entry point reports it on one line, exit status 2.
 
-Models are written as ``.npz`` archives with ``A, B, C, D, dt`` (as
+Models are written as `.npz` archives with `A, B, C, D, dt` (as
 [`StateSpace.save`][hankelid.StateSpace.save], so [`load`][hankelid.load] reads them) plus the
-innovation gain ``K``, the noise covariance ``noise_cov``, the ``method`` and, for data that
+innovation gain `K`, the noise covariance `noise_cov`, the `method` and, for data that
 were detrended, nothing else: detrend the data the same way before using the model
-(``hankelid compare`` does, with the same ``--detrend`` default).
+(`hankelid compare` does, with the same `--detrend` default).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def read_data(
     dt: float | None = None,
     detrend: str = "constant",
 ) -> IOData:
-    """Input/output records from a CSV file (named columns) or an ``.npz`` (``u``/``y`` arrays).
+    """Input/output records from a CSV file (named columns) or an `.npz` (`u`/`y` arrays).
 
     Raises
     ------
@@ -232,7 +232,7 @@ def _plots(ident: Identification, val: IOData, res: Any, directory: str) -> None
 
 
 def identify_from_data(args: argparse.Namespace) -> int:
-    """``hankelid identify DATA ...``: identify, validate, print, write; returns the exit status."""
+    """`hankelid identify DATA ...`: identify, validate, print, write; returns the exit status."""
     data = read_data(
         args.file, args.inputs, args.outputs, time_column=args.time_column, dt=args.dt, detrend=args.detrend
     )
@@ -280,7 +280,7 @@ def identify_from_data(args: argparse.Namespace) -> int:
 
 
 def compare_models(args: argparse.Namespace) -> int:
-    """``hankelid compare DATA MODEL.npz ...``: print the fit of each model; returns the exit status."""
+    """`hankelid compare DATA MODEL.npz ...`: print the fit of each model; returns the exit status."""
     data = read_data(
         args.file, args.inputs, args.outputs, time_column=args.time_column, dt=args.dt, detrend=args.detrend
     )

@@ -1,10 +1,10 @@
-"""Additive stable/unstable decomposition ``G = G_s + G_u``.
+"""Additive stable/unstable decomposition `G = G_s + G_u`.
 
-An ordered real Schur form puts the stable poles first, ``A = Z [[T11, T12], [0, T22]] Z^T``;
-the Sylvester equation ``T11 X - X T22 + T12 = 0`` then block-diagonalizes it, so that
-``G = G_s + G_u`` with ``G_s`` carrying the stable poles (and ``D``) and ``G_u`` the
+An ordered real Schur form puts the stable poles first, `A = Z [[T11, T12], [0, T22]] Z^T`;
+the Sylvester equation `T11 X - X T22 + T12 = 0` then block-diagonalizes it, so that
+`G = G_s + G_u` with `G_s` carrying the stable poles (and `D`) and `G_u` the
 unstable ones.  Balanced truncation and Hankel singular values of unstable systems work
-on ``G_s`` and keep ``G_u`` whole, as MATLAB's ``balred``/``hsvd`` do.
+on `G_s` and keep `G_u` whole, as MATLAB's `balred`/`hsvd` do.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ __all__ = ["StableUnstableSplit", "stable_unstable_split"]
 
 @dataclass(frozen=True)
 class StableUnstableSplit:
-    """Result of :func:`stable_unstable_split`.
+    """Result of [`stable_unstable_split`][hankelid.decomposition.stable_unstable_split].
 
     Attributes
     ----------
     stable : StateSpace or None
-        The stable part (with the feed-through ``D``), ``None`` if every pole is unstable.
+        The stable part (with the feed-through `D`), `None` if every pole is unstable.
     unstable : StateSpace or None
-        The unstable part (``D = 0``), ``None`` if the system is stable.
+        The unstable part (`D = 0`), `None` if the system is stable.
     T, Ti : ndarray, shape (n, n)
-        State transformation ``x = T [x_s; x_u]``, ``Ti = T^{-1}``.
+        State transformation `x = T [x_s; x_u]`, `Ti = T^{-1}`.
     n_stable, n_unstable : int
         Number of states of each part.
     """
@@ -51,13 +51,13 @@ def _stable_selector(discrete: bool, offset: float):
 
 
 def stable_unstable_split(sys: Any, *, offset: float = DEFAULT_MARGIN) -> StableUnstableSplit:
-    """Split ``sys`` additively into a stable and an unstable part.
+    """Split `sys` additively into a stable and an unstable part.
 
     Parameters
     ----------
     sys : StateSpace
     offset : float, default 1e-8
-        Poles with ``Re(s) >= -offset`` (continuous) or ``|z| >= 1 - offset``
+        Poles with `Re(s) >= -offset` (continuous) or `|z| >= 1 - offset`
         (discrete) count as unstable.
 
     Returns

@@ -1,15 +1,15 @@
 """The core demo: Hankel spectra and balanced truncation of two known systems.
 
 1. A 1-D heat equation (a rod, finite differences, continuous time): heat flux in at one
-   end, temperature measured at three quarters of the length.  Symmetric ``A``, so real
+   end, temperature measured at three quarters of the length.  Symmetric `A`, so real
    poles, and HSVs that fall off exponentially.
-2. An S4D-style diagonal SSM (discrete time): ``a = -exp(log_a)`` log-spaced decay rates,
-   step ``dt``, zero-order hold ``A = exp(dt a)``, ``B = (A - 1)/a * b`` -- the kind of
+2. An S4D-style diagonal SSM (discrete time): `a = -exp(log_a)` log-spaced decay rates,
+   step `dt`, zero-order hold `A = exp(dt a)`, `B = (A - 1)/a * b` -- the kind of
    layer the HRM adapter is built from.
 
 For each it prints the leading HSVs and a reduction table (order, a-priori bound, measured
-H-infinity error, ``sigma_{r+1}``), checks ``sigma_{r+1} <= error <= bound``, writes PNG plots
-and a JSON summary to ``out_dir``.  Runs in a few seconds.
+H-infinity error, `sigma_{r+1}`), checks `sigma_{r+1} <= error <= bound`, writes PNG plots
+and a JSON summary to `out_dir`.  Runs in a few seconds.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = ["heat_equation", "run_demo", "s4d_ssm"]
 
 
 def heat_equation(n: int = 60, *, conductivity: float = 1.0, length: float = 1.0) -> StateSpace:
-    """Finite-difference heat equation on ``[0, length]``, insulated far end.
+    """Finite-difference heat equation on `[0, length]`, insulated far end.
 
     Examples
     --------
@@ -106,12 +106,12 @@ def _print_case(name: str, sys: StateSpace, sig: np.ndarray, rows: list[dict[str
 def run_demo(
     out_dir: str | os.PathLike[str] = "hankelid-demo", *, plots: bool = True, out: Any = None
 ) -> dict[str, Any]:
-    """Run the core demo; returns the summary that is also written to ``summary.json``.
+    """Run the core demo; returns the summary that is also written to `summary.json`.
 
     Parameters
     ----------
     out_dir : path
-        Directory for ``summary.json`` and the PNG plots (created if missing).
+        Directory for `summary.json` and the PNG plots (created if missing).
     plots : bool
         Draw the plots (needs matplotlib; skipped with a note when it is missing).
     out : file, optional

@@ -1,66 +1,67 @@
 r"""Empirical Gramians: Gramians estimated from simulated trajectories.
 
 The estimators (Moore 1981; Lall, Marsden & Glavaški 2002; Himpe's emgr for the cross
-Gramian) work on a discrete-time system ``x_{k+1} = A x_k + B u_k``, ``y_k = C x_k``, given
-either as a :class:`hankelid.StateSpace` or only as code (a :class:`Simulator`).  With a
-horizon of ``L = length`` steps:
+Gramian) work on a discrete-time system `x_{k+1} = A x_k + B u_k`, `y_k = C x_k`, given
+either as a [`hankelid.StateSpace`][hankelid.systems.StateSpace] or only as code (a
+[`Simulator`][hankelid.empirical.Simulator]).  With a horizon of `L = length` steps:
 
-``inputs="impulse"`` (deterministic)
-    One unit impulse per input channel; the states ``x_{k+1} = A^k B e_j`` give
-    ``Wc_L = sum_{k<L} A^k B B^T A^{kT}``.  Observability uses the adjoint (dual) system
-    driven by impulses in each output channel, or the outputs ``C A^k e_i`` of the free
+`inputs="impulse"` (deterministic)
+:   One unit impulse per input channel; the states `x_{k+1} = A^k B e_j` give
+    `Wc_L = sum_{k<L} A^k B B^T A^{kT}`.  Observability uses the adjoint (dual) system
+    driven by impulses in each output channel, or the outputs `C A^k e_i` of the free
     response from each unit initial state.  The only bias is the horizon truncation,
-    ``Wc - Wc_L = A^L Wc A^{LT}`` (relative size about ``rho(A)^{2L}``): once the horizon
+    `Wc - Wc_L = A^L Wc A^{LT}` (relative size about `rho(A)^{2L}`): once the horizon
     covers the decay the estimate equals the exact Gramian to rounding.
 
-``inputs="gaussian"`` (randomized)
-    ``N = n_trajectories`` input sequences of i.i.d. standard normal samples (``E u u^T = I``
+`inputs="gaussian"` (randomized)
+:   `N = n_trajectories` input sequences of i.i.d. standard normal samples (`E u u^T = I`
     in every channel, so MIMO channels are weighted equally) drive the system from rest; the
     estimate is the second moment of the final states,
-    ``Wc_hat = (1/N) sum_i x_L^{(i)} x_L^{(i)T}``.  The mean is known to be zero, so there is
-    no centring and the ``1/N`` normalisation is unbiased: ``E Wc_hat = Wc_L``, with
-    ``E ||Wc_hat - Wc_L||_F^2 = (||Wc_L||_F^2 + tr(Wc_L)^2) / N`` -- the error falls like
-    ``1/sqrt(N)``.  Observability: the adjoint system ``z_{k+1} = A^T z_k + C^T v_k`` driven by
-    independent Gaussian ``v``.  Cross Gramian (``m = p``): the forward and the adjoint
-    systems driven by the *same* inputs, ``Wx_hat = (1/N) sum_i x_L^{(i)} z_L^{(i)T}``, whose
-    mean is ``sum_{k<L} A^k B C A^k``.  Nonlinear functions of the estimates, such as Hankel
-    singular values, are biased at finite ``N`` (the small ones sit on a noise floor).
+    `Wc_hat = (1/N) sum_i x_L^{(i)} x_L^{(i)T}`.  The mean is known to be zero, so there is
+    no centring and the `1/N` normalisation is unbiased: `E Wc_hat = Wc_L`, with
+    `E ||Wc_hat - Wc_L||_F^2 = (||Wc_L||_F^2 + tr(Wc_L)^2) / N` -- the error falls like
+    `1/sqrt(N)`.  Observability: the adjoint system `z_{k+1} = A^T z_k + C^T v_k` driven by
+    independent Gaussian `v`.  Cross Gramian (`m = p`): the forward and the adjoint
+    systems driven by the *same* inputs, `Wx_hat = (1/N) sum_i x_L^{(i)} z_L^{(i)T}`, whose
+    mean is `sum_{k<L} A^k B C A^k`.  Nonlinear functions of the estimates, such as Hankel
+    singular values, are biased at finite `N` (the small ones sit on a noise floor).
 
-Given input sequences (``inputs`` an array ``U`` of shape ``(K, L, channels)``)
-    The *data Gramian*: the system runs from rest on each recorded sequence and the estimate is
-    the second moment of every state visited, ``W_hat = (1/(K L)) sum_i sum_k x_k^{(i)}
-    x_k^{(i)T}`` (the snapshot correlation matrix of proper orthogonal decomposition, Lall et
+Given input sequences (`inputs` an array `U` of shape `(K, L, channels)`)
+:   The *data Gramian*: the system runs from rest on each recorded sequence and the estimate is
+    the second moment of every state visited, `W_hat = (1/(K L)) sum_i sum_k x_k^{(i)}
+    x_k^{(i)T}` (the snapshot correlation matrix of proper orthogonal decomposition, Lall et
     al. 2002).  It weights state directions by how much the given inputs excite them: for a
-    stationary input process with spectrum ``Phi(w)`` it tends to the frequency-weighted
-    Gramian ``(1/2 pi) int (e^{iw} - A)^{-1} B Phi(w) B^T (e^{iw} - A)^{-H} dw`` as the
-    sequences outgrow the decay, and for white unit-variance inputs to ``(1/L) sum_{k<=L} Wc_k``,
-    the exact Gramian less a start-up transient of order ``1/((1 - rho^2) L)``.  Observability
-    (``kind="o"``): the sequences drive the adjoint system; cross (``"x"``): both.  Input
+    stationary input process with spectrum `Phi(w)` it tends to the frequency-weighted
+    Gramian `(1/2 pi) int (e^{iw} - A)^{-1} B Phi(w) B^T (e^{iw} - A)^{-H} dw` as the
+    sequences outgrow the decay, and for white unit-variance inputs to `(1/L) sum_{k<=L} Wc_k`,
+    the exact Gramian less a start-up transient of order `1/((1 - rho^2) L)`.  Observability
+    (`kind="o"`): the sequences drive the adjoint system; cross (`"x"`): both.  Input
     sequences are samples, so continuous-time systems must be discretized first.
 
 Continuous-time systems are mapped to an equivalent discrete-time system first
-(``discretization``):
+(`discretization`):
 
-``"tustin"`` (default)
-    The Gramian-preserving bilinear (Cayley) map with ``alpha = 2/dt``:
-    ``Ad = (alpha I - A)^{-1}(alpha I + A)``, ``Bd = sqrt(2 alpha)(alpha I - A)^{-1} B``,
-    ``Cd = sqrt(2 alpha) C (alpha I - A)^{-1}``.  Its discrete Gramians (and cross Gramian)
-    *equal* the continuous ones, so there is no discretization bias at all; ``dt`` only
+`"tustin"` (default)
+:   The Gramian-preserving bilinear (Cayley) map with `alpha = 2/dt`:
+    `Ad = (alpha I - A)^{-1}(alpha I + A)`, `Bd = sqrt(2 alpha)(alpha I - A)^{-1} B`,
+    `Cd = sqrt(2 alpha) C (alpha I - A)^{-1}`.  Its discrete Gramians (and cross Gramian)
+    *equal* the continuous ones, so there is no discretization bias at all; `dt` only
     sets how fast the discrete trajectories decay and is by default chosen from the poles to
     make that decay fastest.
-``"sampled"``
-    Time samples with spacing ``dt`` (required): ``Ad = e^{A dt}``,
-    ``Bd = sqrt(dt) e^{A dt/2} B``, ``Cd = sqrt(dt) C e^{A dt/2}``, whose discrete Gramian is
-    the midpoint rule ``dt sum_k e^{A t_k} B B^T e^{A^T t_k}``, ``t_k = (k + 1/2) dt``, of the
-    continuous integral: bias ``O(dt^2)``, and a finite horizon ``T = length * dt`` when
-    ``finite_horizon=True``.  Gaussian inputs are then sampled white noise of unit intensity.
 
-All trajectories are simulated at once.  For a :class:`hankelid.StateSpace` the states are
-never stepped through in Python: the impulse states are the block Krylov sequence
-``B, AB, A^2B, ...`` built by repeated doubling, and the final Gaussian states are one
-matrix product ``x_L = [A^{L-1}B, ..., AB, B] vec(u)`` (the causal convolution evaluated
-at ``t = L``).  A :class:`Simulator` is called with whole batches of input sequences (all
-trajectories at once, unless ``batch_size`` or a ~32 MB memory bound splits them).
+`"sampled"`
+:   Time samples with spacing `dt` (required): `Ad = e^{A dt}`,
+    `Bd = sqrt(dt) e^{A dt/2} B`, `Cd = sqrt(dt) C e^{A dt/2}`, whose discrete Gramian is
+    the midpoint rule `dt sum_k e^{A t_k} B B^T e^{A^T t_k}`, `t_k = (k + 1/2) dt`, of the
+    continuous integral: bias `O(dt^2)`, and a finite horizon `T = length * dt` when
+    `finite_horizon=True`.  Gaussian inputs are then sampled white noise of unit intensity.
+
+All trajectories are simulated at once.  For a [`hankelid.StateSpace`][hankelid.systems.StateSpace] the states
+are never stepped through in Python: the impulse states are the block Krylov sequence
+`B, AB, A^2B, ...` built by repeated doubling, and the final Gaussian states are one
+matrix product `x_L = [A^{L-1}B, ..., AB, B] vec(u)` (the causal convolution evaluated
+at `t = L`).  A [`Simulator`][hankelid.empirical.Simulator] is called with whole batches of input sequences
+(all trajectories at once, unless `batch_size` or a ~32 MB memory bound splits them).
 """
 
 from __future__ import annotations
@@ -102,27 +103,27 @@ _HORIZON_RTOL = 1e-8
 class Simulator:
     r"""A discrete-time linear system given only as code: the black-box protocol.
 
-    All arrays are float64; ``K`` is the number of trajectories, ``L`` their length, and every
+    All arrays are float64; `K` is the number of trajectories, `L` their length, and every
     trajectory starts from rest unless stated otherwise.
 
     Parameters
     ----------
     forward : callable
-        ``forward(u) -> x``: inputs ``u`` of shape ``(K, L, m)`` to states ``x`` of shape
-        ``(K, L, n)`` with ``x[:, k]`` the state *after* applying ``u[:, k]``
-        (``x_{k+1} = A x_k + B u_k``, ``x_0 = 0``).  Needed for ``kind="c"`` and ``"x"``.
+        `forward(u) -> x`: inputs `u` of shape `(K, L, m)` to states `x` of shape
+        `(K, L, n)` with `x[:, k]` the state *after* applying `u[:, k]`
+        (`x_{k+1} = A x_k + B u_k`, `x_0 = 0`).  Needed for `kind="c"` and `"x"`.
     n, m : int
         States and inputs.
     p : int, optional
-        Outputs; required with ``adjoint`` (it sizes the adjoint inputs).
+        Outputs; required with `adjoint` (it sizes the adjoint inputs).
     adjoint : callable, optional
-        ``adjoint(v) -> z``: the dual system ``z_{k+1} = A^T z_k + C^T v_k`` from ``z_0 = 0``,
-        ``v`` of shape ``(K, L, p)`` to ``z`` of shape ``(K, L, n)``.  Enables ``kind="o"``
-        and ``"x"`` with either input kind.
+        `adjoint(v) -> z`: the dual system `z_{k+1} = A^T z_k + C^T v_k` from `z_0 = 0`,
+        `v` of shape `(K, L, p)` to `z` of shape `(K, L, n)`.  Enables `kind="o"`
+        and `"x"` with either input kind.
     from_initial : callable, optional
-        ``from_initial(x0, L) -> y``: free response (zero input) from initial states ``x0`` of
-        shape ``(K, n)``, outputs ``y_k = C A^k x0`` for ``k = 0..L-1``, shape ``(K, L, p)``.
-        Enables ``kind="o"`` and ``"x"`` with ``inputs="impulse"`` (unit initial states).
+        `from_initial(x0, L) -> y`: free response (zero input) from initial states `x0` of
+        shape `(K, n)`, outputs `y_k = C A^k x0` for `k = 0..L-1`, shape `(K, L, p)`.
+        Enables `kind="o"` and `"x"` with `inputs="impulse"` (unit initial states).
 
     Examples
     --------
@@ -170,7 +171,7 @@ class Simulator:
         Raises
         ------
         ValueError
-            If ``sys`` is continuous-time.
+            If `sys` is continuous-time.
         """
         sys = as_state_space(sys)
         if not sys.is_discrete:
@@ -192,7 +193,7 @@ class Simulator:
 
 
 def _recurrence(A: np.ndarray, drive: np.ndarray) -> np.ndarray:
-    """States of ``s_k = A s_{k-1} + drive_k`` (``s_{-1} = 0``) for a batch ``(K, L, n)``."""
+    """States of `s_k = A s_{k-1} + drive_k` (`s_{-1} = 0`) for a batch `(K, L, n)`."""
     out = np.empty_like(drive)
     state = drive[:, 0].copy()
     out[:, 0] = state
@@ -204,7 +205,8 @@ def _recurrence(A: np.ndarray, drive: np.ndarray) -> np.ndarray:
 
 
 def _as_simulator(obj: Any) -> Simulator | None:
-    """A :class:`Simulator` for objects following the protocol (duck-typed); ``None`` otherwise."""
+    """A [`Simulator`][hankelid.empirical.Simulator] for objects following the protocol (duck-typed); `None`
+    otherwise."""
     if isinstance(obj, Simulator):
         return obj
     if callable(getattr(obj, "forward", None)) and hasattr(obj, "n") and hasattr(obj, "m"):
@@ -234,7 +236,7 @@ class _Options:
 
 
 def _input_data(inputs: Any, length: Any, n_trajectories: Any, seed: Any) -> np.ndarray:
-    """The user's input sequences as a finite float64 array ``(K, L, channels)``, checked."""
+    """The user's input sequences as a finite float64 array `(K, L, channels)`, checked."""
     if length is not None or n_trajectories is not None or seed is not None:
         raise ValueError(
             "length, n_trajectories and seed describe generated inputs; with an input array they come "
@@ -301,11 +303,11 @@ def _options(
 def _input_generators(seed: Any) -> tuple[np.random.Generator, np.random.Generator]:
     """Independent streams for the forward and the adjoint inputs.
 
-    ``seed`` (int, ``SeedSequence``, ``Generator`` or ``None``) is spawned into two children,
+    `seed` (int, `SeedSequence`, `Generator` or `None`) is spawned into two children,
     each driving an SFC64 generator (the fastest NumPy bit generator for normal draws), so
-    ``kind="c"`` and ``kind="o"`` estimates with one seed use independent inputs, and the same
-    inputs whether they are requested alone or together.  Trajectory ``i`` uses draws
-    ``i*L*m .. (i+1)*L*m - 1`` of its stream, in C order of shape ``(L, m)``.
+    `kind="c"` and `kind="o"` estimates with one seed use independent inputs, and the same
+    inputs whether they are requested alone or together.  Trajectory `i` uses draws
+    `i*L*m .. (i+1)*L*m - 1` of its stream, in C order of shape `(L, m)`.
     """
     if isinstance(seed, np.random.Generator):
         seq = np.random.SeedSequence(seed.integers(0, 2**63, size=4))
@@ -319,7 +321,7 @@ def _input_generators(seed: Any) -> tuple[np.random.Generator, np.random.Generat
 
 # ---------------------------------------------------------------------- state-space route
 def _tustin_dt(poles: np.ndarray) -> float:
-    """``dt = 2/alpha`` minimising the slowest Cayley-mapped pole ``max |(alpha+l)/(alpha-l)|``."""
+    """`dt = 2/alpha` minimising the slowest Cayley-mapped pole `max |(alpha+l)/(alpha-l)|`."""
     mags = np.abs(poles)
     alphas = np.geomspace(mags.min(), mags.max(), 65) if mags.max() > mags.min() else mags[:1]
     rho = np.abs((alphas[:, None] + poles) / (alphas[:, None] - poles)).max(axis=1)
@@ -327,7 +329,7 @@ def _tustin_dt(poles: np.ndarray) -> float:
 
 
 def _discrete_matrices(sys: StateSpace, opts: _Options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(A, B, C)`` of the discrete system whose Gramians are estimated (see module docs)."""
+    """`(A, B, C)` of the discrete system whose Gramians are estimated (see module docs)."""
     A, B, C, _ = (np.array(M) for M in sys.matrices)
     if sys.is_discrete:
         if opts.dt is not None or opts.discretization is not None:
@@ -358,7 +360,7 @@ def _discrete_matrices(sys: StateSpace, opts: _Options) -> tuple[np.ndarray, np.
 
 
 def _check_horizon(sys: StateSpace, Ad: np.ndarray, opts: _Options) -> None:
-    """Reject unstable systems (unless a finite horizon is asked for); warn if ``L`` is too short."""
+    """Reject unstable systems (unless a finite horizon is asked for); warn if `L` is too short."""
     if opts.finite_horizon:
         return
     poles = np.linalg.eigvals(np.asarray(sys.A))
@@ -384,10 +386,10 @@ def _check_horizon(sys: StateSpace, Ad: np.ndarray, opts: _Options) -> None:
 def _gaussian_final_states(
     kernels: list[np.ndarray], rng: np.random.Generator, n_traj: int, batch: int | None
 ) -> list[np.ndarray]:
-    """Final states ``x_L`` (rows) of ``n_traj`` runs per Krylov sequence, all driven by the same inputs.
+    """Final states `x_L` (rows) of `n_traj` runs per Krylov sequence, all driven by the same inputs.
 
-    ``x_L = sum_k A^(L-1-k) B u_k``: one product of the inputs with the Krylov blocks in reverse
-    order (``kernels`` as ``krylov_blocks(..., reverse=True)``) -- the batched simulation's last
+    `x_L = sum_k A^(L-1-k) B u_k`: one product of the inputs with the Krylov blocks in reverse
+    order (`kernels` as `krylov_blocks(..., reverse=True)`) -- the batched simulation's last
     state, without stepping through time.
     """
     length, m, n = kernels[0].shape
@@ -405,7 +407,7 @@ def _gaussian_final_states(
 def _state_space_snapshots(
     sys: StateSpace, need: tuple[bool, bool], opts: _Options, shared_inputs: bool
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Snapshot matrices ``(Sc, So)`` (samples x n) with ``Wc = Sc^T Sc``, ``Wo = So^T So``."""
+    """Snapshot matrices `(Sc, So)` (samples x n) with `Wc = Sc^T Sc`, `Wo = So^T So`."""
     A, B, C = _discrete_matrices(sys, opts)
     _check_horizon(sys, A, opts)
     L = opts.length
@@ -437,7 +439,7 @@ def _state_space_snapshots(
 
 # ---------------------------------------------------------------------- simulator route
 def _call(fn: Callable[..., np.ndarray], name: str, args: tuple[Any, ...], width: int | None) -> np.ndarray:
-    """One simulator call, checked: shape ``(K, L, width)`` (any width if ``None``), finite."""
+    """One simulator call, checked: shape `(K, L, width)` (any width if `None`), finite."""
     batch = args[0]
     length = args[1] if len(args) > 1 else batch.shape[1]
     try:
@@ -458,7 +460,7 @@ def _call(fn: Callable[..., np.ndarray], name: str, args: tuple[Any, ...], width
 def _impulse_runs(
     fn: Callable[..., np.ndarray], name: str, starts: np.ndarray, length: int, width: int | None, step: int
 ) -> np.ndarray:
-    """Runs from unit impulses (or unit initial states, for ``from_initial``), in batches."""
+    """Runs from unit impulses (or unit initial states, for `from_initial`), in batches."""
     parts = []
     for i in range(0, starts.shape[0], step):
         block = starts[i : i + step]
@@ -522,7 +524,7 @@ def _simulator_snapshots(
 def _data_snapshots(
     sys: Any, sim: Simulator | None, need: tuple[bool, bool], opts: _Options
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """All states of the runs driven by the user's sequences, scaled by ``1/sqrt(K L)``."""
+    """All states of the runs driven by the user's sequences, scaled by `1/sqrt(K L)`."""
     if sim is None:
         ss = as_state_space(sys)
         if not ss.is_discrete:
@@ -596,63 +598,64 @@ def empirical_gramian(
 ) -> np.ndarray:
     r"""Empirical controllability, observability or cross Gramian from simulated trajectories.
 
-    The estimators and their bias are described in :mod:`hankelid.empirical`.
+    The estimators and their bias are described in [`hankelid.empirical`][hankelid.empirical].
 
     Parameters
     ----------
     sys : StateSpace or Simulator
-        A :class:`hankelid.StateSpace` (python-control and scipy systems are converted), or a
-        discrete-time black box following the :class:`Simulator` protocol.
+        A [`hankelid.StateSpace`][hankelid.systems.StateSpace] (python-control and scipy systems are
+        converted), or a discrete-time black box following the [`Simulator`][hankelid.empirical.Simulator]
+        protocol.
     kind : "c" | "o" | "x"
-        Controllability, observability, or cross Gramian (square systems, ``m = p``).
+        Controllability, observability, or cross Gramian (square systems, `m = p`).
     inputs : {"impulse", "gaussian"} or array_like, shape (K, L, channels)
         Unit impulses per channel (deterministic, exact up to the horizon truncation),
-        i.i.d. standard normal input sequences (unbiased, error ``~ 1/sqrt(n_trajectories)``),
-        or ``K`` given input sequences of ``L`` samples (discrete-time systems): the *data
+        i.i.d. standard normal input sequences (unbiased, error `~ 1/sqrt(n_trajectories)`),
+        or `K` given input sequences of `L` samples (discrete-time systems): the *data
         Gramian*, the second moment of all the states they produce (see the module docs).
-        Their channels are the ``m`` inputs for ``"c"`` and ``"x"``, the ``p`` inputs of the
-        adjoint system for ``"o"``.
+        Their channels are the `m` inputs for `"c"` and `"x"`, the `p` inputs of the
+        adjoint system for `"o"`.
     length : int, optional
-        Horizon ``L`` in steps (default 1024); set by the array for input sequences.
+        Horizon `L` in steps (default 1024); set by the array for input sequences.
     n_trajectories : int, optional
-        Number of Gaussian input sequences (default ``max(256, 2 n)``); only for ``"gaussian"``.
+        Number of Gaussian input sequences (default `max(256, 2 n)`); only for `"gaussian"`.
     seed : int, numpy Generator or SeedSequence, optional
         Reproducibility of the Gaussian inputs.
     dt : float, optional
-        Continuous time only: Tustin parameter ``2/alpha`` (default: chosen from the poles) or
-        the sample spacing of ``discretization="sampled"`` (required there).
+        Continuous time only: Tustin parameter `2/alpha` (default: chosen from the poles) or
+        the sample spacing of `discretization="sampled"` (required there).
     discretization : "tustin" | "sampled", optional
-        Continuous time only; ``None`` (the default) means ``"tustin"`` (exact Gramians).
+        Continuous time only; `None` (the default) means `"tustin"` (exact Gramians).
     finite_horizon : bool
-        Return the length-``L`` finite-horizon Gramian, also for unstable systems.  Without it
-        an unstable ``StateSpace`` raises.  A simulator's estimate is always the finite-horizon
+        Return the length-`L` finite-horizon Gramian, also for unstable systems.  Without it
+        an unstable `StateSpace` raises.  A simulator's estimate is always the finite-horizon
         one (its stability cannot be checked).
     batch_size : int, optional
         Trajectories per batch (simulator call / input draw); default bounds memory to ~32 MB.
     factor : bool
-        ``"c"`` and ``"o"`` only: return a square-root factor ``L`` (``n x r``, ``r <= n``,
-        ``W = L L^T``) taken straight from the snapshot matrix (thin QR) instead of ``W`` --
+        `"c"` and `"o"` only: return a square-root factor `L` (`n x r`, `r <= n`,
+        `W = L L^T`) taken straight from the snapshot matrix (thin QR) instead of `W` --
         the estimate is never formed and then factored, as for
-        [`gramian`][hankelid.gramian] with ``factor=True``.
+        [`gramian`][hankelid.gramian] with `factor=True`.
 
     Returns
     -------
     ndarray, shape (n, n) or (n, r)
-        Symmetric positive semidefinite for ``"c"`` and ``"o"``; the factor with ``factor=True``.
+        Symmetric positive semidefinite for `"c"` and `"o"`; the factor with `factor=True`.
 
     Raises
     ------
     UnstableSystemError
-        If a ``StateSpace`` is not stable and ``finite_horizon`` is not set.
+        If a `StateSpace` is not stable and `finite_horizon` is not set.
     ValueError
-        For an unknown ``kind``/``inputs``, non-positive ``length``/``n_trajectories``,
-        ``kind="x"`` of a non-square system, options that do not apply, or a simulator that
+        For an unknown `kind`/`inputs`, non-positive `length`/`n_trajectories`,
+        `kind="x"` of a non-square system, options that do not apply, or a simulator that
         lacks the needed method or returns the wrong shape or non-finite values.
 
     Warns
     -----
     RuntimeWarning
-        If ``length`` is too short for the slowest mode of a ``StateSpace`` (relative
+        If `length` is too short for the slowest mode of a `StateSpace` (relative
         truncation bias above 1e-8).
 
     Examples
@@ -715,35 +718,35 @@ def _check_square(sys: Any) -> None:
 
 
 def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.ndarray]:
-    r"""Factors ``Lc``, ``Lo`` with ``Lc Lc^T = Wc`` and ``Lo Lo^T = Wo`` (empirical Gramians).
+    r"""Factors `Lc`, `Lo` with `Lc Lc^T = Wc` and `Lo Lo^T = Wo` (empirical Gramians).
 
     The factors come straight from the trajectory data: the scaled snapshot matrices, reduced
-    by a thin QR to ``n`` columns when there are more samples than states -- no Gramian is
+    by a thin QR to `n` columns when there are more samples than states -- no Gramian is
     formed and none is Cholesky-factored, so rank-deficient estimates are fine.  This is the
-    input to square-root balanced truncation and to :func:`empirical_hsv`.
+    input to square-root balanced truncation and to [`empirical_hsv`][hankelid.empirical.empirical_hsv].
 
     Parameters
     ----------
     sys : StateSpace or Simulator
-        As in :func:`empirical_gramian` (a simulator needs ``forward`` and ``adjoint`` or
-        ``from_initial``).
+        As in [`empirical_gramian`][hankelid.empirical.empirical_gramian] (a simulator needs `forward` and
+        `adjoint` or `from_initial`).
     **options
-        The keywords of :func:`empirical_gramian` (``inputs``, ``length``, ``n_trajectories``,
-        ``seed``, ``dt``, ``discretization``, ``finite_horizon``, ``batch_size``).  Data
-        Gramians take a pair of input arrays ``inputs=(U, V)``: ``U`` of shape ``(K, L, m)``
-        drives the system (``Lc``), ``V`` of shape ``(K', L', p)`` its adjoint (``Lo``).  A
+        The keywords of [`empirical_gramian`][hankelid.empirical.empirical_gramian] (`inputs`, `length`,
+        `n_trajectories`, `seed`, `dt`, `discretization`, `finite_horizon`, `batch_size`).  Data
+        Gramians take a pair of input arrays `inputs=(U, V)`: `U` of shape `(K, L, m)`
+        drives the system (`Lc`), `V` of shape `(K', L', p)` its adjoint (`Lo`).  A
         single array is refused: it cannot drive both sides.
 
     Returns
     -------
     Lc : ndarray, shape (n, rc)
     Lo : ndarray, shape (n, ro)
-        ``rc, ro <= n`` for impulses; ``min(n, n_trajectories)`` for Gaussian inputs.
+        `rc, ro <= n` for impulses; `min(n, n_trajectories)` for Gaussian inputs.
 
     Raises
     ------
     UnstableSystemError, ValueError
-        As :func:`empirical_gramian`.
+        As [`empirical_gramian`][hankelid.empirical.empirical_gramian].
 
     Examples
     --------
@@ -784,14 +787,14 @@ def empirical_gramian_factors(sys: Any, **options: Any) -> tuple[np.ndarray, np.
 
 
 def empirical_hsv(sys: Any, **options: Any) -> np.ndarray:
-    r"""Hankel singular values from empirical Gramian factors: ``svd(Lo^T Lc)``.
+    r"""Hankel singular values from empirical Gramian factors: `svd(Lo^T Lc)`.
 
     Parameters
     ----------
     sys : StateSpace or Simulator
-        As in :func:`empirical_gramian_factors`.
+        As in [`empirical_gramian_factors`][hankelid.empirical.empirical_gramian_factors].
     **options
-        The keywords of :func:`empirical_gramian`.
+        The keywords of [`empirical_gramian`][hankelid.empirical.empirical_gramian].
 
     Returns
     -------

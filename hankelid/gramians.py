@@ -33,9 +33,9 @@ __all__ = ["gramian", "gramian_factors", "hsv", "hsv_from_factors"]
 
 
 def gramian_factors(sys: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Square-root factors ``(Lc, Lo)`` of both Gramians from one Schur decomposition.
+    """Square-root factors `(Lc, Lo)` of both Gramians from one Schur decomposition.
 
-    ``Wc = Lc Lc^T`` and ``Wo = Lo Lo^T``; both are ``n x n``.  Computed directly by
+    `Wc = Lc Lc^T` and `Wo = Lo Lo^T`; both are `n x n`.  Computed directly by
     Hammarling's method (never by factoring a formed Gramian).
 
     Raises
@@ -66,7 +66,7 @@ def _closed_form_diagonal(a: np.ndarray, F: np.ndarray, discrete: bool) -> np.nd
 
 
 def gramian(sys: Any, kind: str, *, factor: bool = False) -> np.ndarray:
-    r"""Exact controllability (``"c"``) or observability (``"o"``) Gramian.
+    r"""Exact controllability (`"c"`) or observability (`"o"`) Gramian.
 
     Parameters
     ----------
@@ -74,21 +74,21 @@ def gramian(sys: Any, kind: str, *, factor: bool = False) -> np.ndarray:
         A stable system (continuous or discrete time; python-control and scipy systems are
         accepted too).
     kind : "c" | "o"
-        ``"c"``: ``Wc`` with ``A Wc + Wc A^T + B B^T = 0`` (continuous) or
-        ``A Wc A^T - Wc + B B^T = 0`` (discrete).  ``"o"``: the dual with ``A^T`` and ``C``.
+        `"c"`: `Wc` with `A Wc + Wc A^T + B B^T = 0` (continuous) or
+        `A Wc A^T - Wc + B B^T = 0` (discrete).  `"o"`: the dual with `A^T` and `C`.
     factor : bool
-        Return a square-root factor ``L`` (``n x n``, ``W = L L^T``, not necessarily
-        triangular) computed directly, never by factoring a formed ``W``, instead of ``W``.
+        Return a square-root factor `L` (`n x n`, `W = L L^T`, not necessarily
+        triangular) computed directly, never by factoring a formed `W`, instead of `W`.
 
     Returns
     -------
     ndarray, shape (n, n)
-        ``W`` (symmetric positive semidefinite) or its factor ``L``.
+        `W` (symmetric positive semidefinite) or its factor `L`.
 
     Raises
     ------
     ValueError
-        If ``kind`` is not ``"c"`` or ``"o"``.
+        If `kind` is not `"c"` or `"o"`.
     UnstableSystemError
         If the system is not stable (the Gramian does not exist).
 
@@ -97,8 +97,8 @@ def gramian(sys: Any, kind: str, *, factor: bool = False) -> np.ndarray:
     What is guaranteed: the factor comes from Hammarling's method run blockwise on the
     complex Schur form with 1x1 steps only, which stays exact for rank-deficient Gramians
     (repeated poles with few inputs, Jordan blocks, uncontrollable modes, zero rows of
-    ``B``).  Its residual is then checked in factored form (no Gramian formed): when
-    \( \|T X + X T^T + B B^T\|_F \) (or the Stein residual) exceeds ``1e-11`` relative to
+    `B`).  Its residual is then checked in factored form (no Gramian formed): when
+    \( \|T X + X T^T + B B^T\|_F \) (or the Stein residual) exceeds `1e-11` relative to
     the size of its terms, the factor is recomputed by the squared Smith iteration
     (continuous time after a Cayley map), and if that does not meet the tolerance either a
     `RuntimeWarning` names the residual.  A small residual bounds the backward error; the
@@ -142,7 +142,7 @@ def gramian(sys: Any, kind: str, *, factor: bool = False) -> np.ndarray:
 
 
 def hsv_from_factors(Lc: np.ndarray, Lo: np.ndarray) -> np.ndarray:
-    """Hankel singular values as the singular values of ``Lo^T Lc`` (descending).
+    """Hankel singular values as the singular values of `Lo^T Lc` (descending).
 
     Examples
     --------
@@ -158,7 +158,7 @@ def hsv_from_factors(Lc: np.ndarray, Lo: np.ndarray) -> np.ndarray:
 def hsv(sys: Any, *, offset: float = DEFAULT_MARGIN) -> np.ndarray:
     r"""Hankel singular values, real, nonnegative and in descending order.
 
-    Computed as the singular values of ``Lo^T Lc`` where ``Lc``, ``Lo`` are square-root
+    Computed as the singular values of `Lo^T Lc` where `Lc`, `Lo` are square-root
     factors of the Gramians from a blocked Hammarling method (one shared Schur form; see
     [`gramian`][hankelid.gramian] for what is checked).  The error is absolute, about
     \( \epsilon\,\kappa\,\sigma_1 \) with \( \kappa \) the condition number of the
@@ -172,15 +172,15 @@ def hsv(sys: Any, *, offset: float = DEFAULT_MARGIN) -> np.ndarray:
     sys : StateSpace
         Continuous or discrete time.
     offset : float, default 1e-8
-        Relative stability margin: poles with ``Re(s) >= -offset * rho`` (continuous,
-        ``rho`` the spectral radius of ``A``, so the margin scales with the system) or
-        ``|z| >= 1 - offset`` (discrete) are treated as unstable.
+        Relative stability margin: poles with `Re(s) >= -offset * rho` (continuous,
+        `rho` the spectral radius of `A`, so the margin scales with the system) or
+        `|z| >= 1 - offset` (discrete) are treated as unstable.
 
     Returns
     -------
     ndarray, shape (n,)
-        For an unstable system, one ``inf`` per unstable mode followed by the HSVs of the
-        stable part (additive decomposition), as MATLAB's ``hsvd`` does.
+        For an unstable system, one `inf` per unstable mode followed by the HSVs of the
+        stable part (additive decomposition), as MATLAB's `hsvd` does.
 
     Examples
     --------

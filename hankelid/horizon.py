@@ -1,7 +1,7 @@
 r"""Finite-horizon Gramians of discrete systems, in closed form.
 
-The horizon-``L`` controllability and observability Gramians of ``x_{k+1} = A x_k + B u_k``,
-``y_k = C x_k``,
+The horizon-`L` controllability and observability Gramians of `x_{k+1} = A x_k + B u_k`,
+`y_k = C x_k`,
 
 $$
 W_c^{(L)} = \sum_{k<L} A^k B B^\top A^{k\top}, \qquad
@@ -12,7 +12,7 @@ are exactly what the Gaussian-input empirical estimator
 ([`empirical_gramian`][hankelid.empirical_gramian] with `inputs="gaussian"`) estimates: its
 final states have second moment \( W_c^{(L)} \), so the estimate is \( W_c^{(L)} \) plus sampling
 noise of relative size about \( 1/\sqrt{N} \) for \( N \) trajectories.  Computing the mean
-directly removes that noise and the cost of simulating (``O(N n^2 L)``):
+directly removes that noise and the cost of simulating (`O(N n^2 L)`):
 
 * diagonal \( A = \operatorname{diag}(a) \) (the S4D-style systems of the adapters):
   \( (W_c^{(L)})_{ij} = (B B^\top)_{ij}\,\frac{1 - (a_i a_j)^L}{1 - a_i a_j} \), and the
@@ -35,7 +35,7 @@ __all__ = ["horizon_gramian", "horizon_gramian_factors"]
 
 
 def _geometric_weights(a: np.ndarray, length: int) -> np.ndarray:
-    """``sum_{k<L} (a_i a_j)^k`` for every pair, accurate also where ``a_i a_j`` is close to 1."""
+    """`sum_{k<L} (a_i a_j)^k` for every pair, accurate also where `a_i a_j` is close to 1."""
     q = np.outer(a, a)
     with np.errstate(divide="ignore", invalid="ignore"):
         # -expm1(L log q) / -expm1(log q) keeps full relative precision for q near 1, where
@@ -49,17 +49,17 @@ def _geometric_weights(a: np.ndarray, length: int) -> np.ndarray:
 
 
 def horizon_gramian(sys: Any, kind: str, length: int) -> np.ndarray:
-    r"""The horizon-``length`` Gramian of a stable discrete system (the Gaussian estimator's mean).
+    r"""The horizon-`length` Gramian of a stable discrete system (the Gaussian estimator's mean).
 
     Parameters
     ----------
     sys : StateSpace
-        Discrete-time system (``dt`` set).  A diagonal ``A`` uses the closed form; any other
-        ``A`` must be stable (the tail is subtracted from the exact Gramian).
+        Discrete-time system (`dt` set).  A diagonal `A` uses the closed form; any other
+        `A` must be stable (the tail is subtracted from the exact Gramian).
     kind : {"c", "o"}
         Controllability or observability.
     length : int
-        Horizon ``L`` (number of terms of the series).
+        Horizon `L` (number of terms of the series).
 
     Returns
     -------
@@ -68,7 +68,7 @@ def horizon_gramian(sys: Any, kind: str, length: int) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``sys`` is continuous-time, ``kind`` is unknown, or ``length`` is not a positive integer.
+        If `sys` is continuous-time, `kind` is unknown, or `length` is not a positive integer.
 
     Examples
     --------
@@ -96,24 +96,24 @@ def horizon_gramian(sys: Any, kind: str, length: int) -> np.ndarray:
 
 
 def _psd_factor(W: np.ndarray) -> np.ndarray:
-    """``L`` with ``L L^T = W`` for a symmetric positive semidefinite ``W`` (rounding negatives dropped)."""
+    """`L` with `L L^T = W` for a symmetric positive semidefinite `W` (rounding negatives dropped)."""
     lam, V = np.linalg.eigh(0.5 * (W + W.T))
     return V * np.sqrt(np.clip(lam, 0.0, None))
 
 
 def horizon_gramian_factors(sys: Any, length: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""Square-root factors ``(Lc, Lo)`` of both horizon-``length`` Gramians (``W = L L^T``).
+    r"""Square-root factors `(Lc, Lo)` of both horizon-`length` Gramians (`W = L L^T`).
 
     The drop-in replacement of the Gaussian empirical factors
     (`hankelid.empirical.empirical_gramian_factors(sys, inputs="gaussian", length=L)`): the
-    same quantity without the sampling noise, in ``O(n^2 (m + p) + n^3)`` operations.
+    same quantity without the sampling noise, in `O(n^2 (m + p) + n^3)` operations.
 
     Parameters
     ----------
     sys : StateSpace
         Discrete-time system (see [`horizon_gramian`][hankelid.horizon.horizon_gramian]).
     length : int
-        Horizon ``L``.
+        Horizon `L`.
 
     Returns
     -------

@@ -1,16 +1,16 @@
 r"""System norms: H2 and H-infinity, in continuous and discrete time.
 
-``hinf_norm`` is the level-set (bisection-free) iteration of Boyd--Balakrishnan and
-Bruinsma--Steinbuch: for a level ``gamma`` the frequencies where some singular value of
-``G`` equals ``gamma`` are the imaginary-axis eigenvalues of a Hamiltonian matrix
+`hinf_norm` is the level-set (bisection-free) iteration of Boyd--Balakrishnan and
+Bruinsma--Steinbuch: for a level `gamma` the frequencies where some singular value of
+`G` equals `gamma` are the imaginary-axis eigenvalues of a Hamiltonian matrix
 (continuous time) or the unit-circle eigenvalues of a symplectic pencil (discrete time);
-evaluating ``G`` between them raises the lower bound, which converges quadratically.  At
-``(1 + 2 rtol) * gamma`` no crossing remains, so the returned value is within ``rtol`` of the
+evaluating `G` between them raises the lower bound, which converges quadratically.  At
+`(1 + 2 rtol) * gamma` no crossing remains, so the returned value is within `rtol` of the
 norm *of the computed frequency response*.  That response carries a relative rounding error
-of about ``eps / delta``, where ``delta`` is the relative distance of the nearest pole to the
-stability boundary (``min -Re(s)/|s|`` in continuous time, ``min 1 - |z|`` in discrete time):
-the ``rtol`` claim holds when ``eps / delta <= rtol``; beyond that (poles within ~1e-8 of the
-boundary) every float64 method scatters by about ``eps / delta`` and the value need not be a
+of about `eps / delta`, where `delta` is the relative distance of the nearest pole to the
+stability boundary (`min -Re(s)/|s|` in continuous time, `min 1 - |z|` in discrete time):
+the `rtol` claim holds when `eps / delta <= rtol`; beyond that (poles within ~1e-8 of the
+boundary) every float64 method scatters by about `eps / delta` and the value need not be a
 lower bound.
 """
 
@@ -34,9 +34,9 @@ __all__ = ["h2_norm", "hinf_norm"]
 def h2_norm(sys: Any) -> float:
     r"""The H2 norm.
 
-    Continuous time: ``sqrt(trace(C Wc C^T))``, infinite when ``D != 0``.  Discrete time:
-    ``sqrt(trace(C Wc C^T + D D^T))`` (the energy of the impulse response).  Computed from
-    the square-root factor of ``Wc`` so the result is accurate even when small.
+    Continuous time: `sqrt(trace(C Wc C^T))`, infinite when `D != 0`.  Discrete time:
+    `sqrt(trace(C Wc C^T + D D^T))` (the energy of the impulse response).  Computed from
+    the square-root factor of `Wc` so the result is accurate even when small.
 
     Parameters
     ----------
@@ -72,7 +72,7 @@ def h2_norm(sys: Any) -> float:
 
 
 class _FrequencyEvaluator:
-    """``G`` at many frequencies through the (complex) Schur form: O(n^2) per point."""
+    """`G` at many frequencies through the (complex) Schur form: O(n^2) per point."""
 
     def __init__(self, sys: StateSpace, sd: Any = None) -> None:
         self.sys = sys
@@ -104,7 +104,7 @@ class _FrequencyEvaluator:
         return 1j * w
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
-        """Frequency response at ``w`` (rad/s), shape ``(len(w), p, m)``."""
+        """Frequency response at `w` (rad/s), shape `(len(w), p, m)`."""
         pts = self.points(np.atleast_1d(w))
         if self.diagonal:
             R = 1.0 / (pts[:, None] - self.a[None, :])  # (k, n)
@@ -134,7 +134,7 @@ def _rhs_blocks(D: np.ndarray, gamma: float):
 
 
 def _crossings(sys: StateSpace, gamma: float, ev_G: _FrequencyEvaluator) -> np.ndarray:
-    """Frequencies (rad/s, >= 0) where some singular value of ``G`` equals ``gamma``."""
+    """Frequencies (rad/s, >= 0) where some singular value of `G` equals `gamma`."""
     A, B, C, D = sys.matrices
     n = sys.n
     E11, E12, E21, E22 = _rhs_blocks(D, gamma)
@@ -167,26 +167,26 @@ def _crossings(sys: StateSpace, gamma: float, ev_G: _FrequencyEvaluator) -> np.n
 
 
 def hinf_norm(sys: Any, *, rtol: float = 1e-8, return_frequency: bool = False):
-    r"""The H-infinity norm ``sup_w sigma_max(G(j w))`` (or ``G(e^{j w dt})``).
+    r"""The H-infinity norm `sup_w sigma_max(G(j w))` (or `G(e^{j w dt})`).
 
     Parameters
     ----------
     sys : StateSpace
         A stable system, continuous or discrete time.
     rtol : float, default 1e-8
-        Relative accuracy of the level-set iteration.  The result is within ``rtol`` of the
-        norm when the relative distance ``delta`` of the nearest pole to the stability
-        boundary (``min -Re(s)/|s|``, or ``min 1 - |z|`` in discrete time) satisfies
-        ``eps / delta <= rtol``; otherwise its accuracy is about ``eps / delta``, the
+        Relative accuracy of the level-set iteration.  The result is within `rtol` of the
+        norm when the relative distance `delta` of the nearest pole to the stability
+        boundary (`min -Re(s)/|s|`, or `min 1 - |z|` in discrete time) satisfies
+        `eps / delta <= rtol`; otherwise its accuracy is about `eps / delta`, the
         rounding level of the frequency response itself.
     return_frequency : bool
-        Also return the peak frequency in rad/s (``inf`` when the peak is the
-        continuous-time feed-through at infinite frequency; in ``[0, pi/dt]`` in
+        Also return the peak frequency in rad/s (`inf` when the peak is the
+        continuous-time feed-through at infinite frequency; in `[0, pi/dt]` in
         discrete time).
 
     Returns
     -------
-    float, or (float, float) with ``return_frequency=True``
+    float, or (float, float) with `return_frequency=True`
 
     Raises
     ------
@@ -237,9 +237,9 @@ def hinf_norm(sys: Any, *, rtol: float = 1e-8, return_frequency: bool = False):
 
 
 def _bilinear_equivalent(sys: StateSpace, poles: np.ndarray) -> tuple[StateSpace, float] | None:
-    """Continuous system with ``Gc(s) = Gd(w0 (1+s)/(1-s))``, ``w0 = +-1`` far from the poles.
+    """Continuous system with `Gc(s) = Gd(w0 (1+s)/(1-s))`, `w0 = +-1` far from the poles.
 
-    ``None`` when every pole is within 0.05 of both +1 and -1's images (then the symplectic
+    `None` when every pole is within 0.05 of both +1 and -1's images (then the symplectic
     pencil is used directly).
     """
     d_minus = float(np.min(np.abs(poles + 1.0)))  # w0 = +1 needs A + I invertible

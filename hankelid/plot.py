@@ -1,8 +1,8 @@
 """Plots for Hankel spectra, error bounds and frequency responses (matplotlib, optional).
 
-Every function draws into ``ax`` (a new figure when omitted) and returns the Axes.
+Every function draws into `ax` (a new figure when omitted) and returns the Axes.
 matplotlib is imported lazily, and only its object-oriented API is used, so the functions
-work with any backend, including ``Agg`` on headless machines.
+work with any backend, including `Agg` on headless machines.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def _integer_ticks(ax: Any) -> None:
 
 
 def _precision_floor(ax: Any, top: float, values: np.ndarray) -> None:
-    """Shade what lies below float64 resolution relative to ``top`` and stop the axis there.
+    """Shade what lies below float64 resolution relative to `top` and stop the axis there.
 
-    Values under ``top * eps`` carry no information about the system (they are rounding of
-    quantities of size ``top``); without a floor a log axis spends most of its height on them.
+    Values under `top * eps` carry no information about the system (they are rounding of
+    quantities of size `top`); without a floor a log axis spends most of its height on them.
     """
     floor = top * np.finfo(float).eps
     values = values[np.isfinite(values)]
@@ -81,9 +81,9 @@ def hankel_spectrum(sys_or_hsv: Any, ax: Any = None, bounds: bool = True, **kwar
         A system (its HSVs are computed) or the HSVs themselves.
     ax : matplotlib Axes, optional
     bounds : bool
-        Also draw ``2 * sum`` of the discarded distinct HSVs against the order.
+        Also draw `2 * sum` of the discarded distinct HSVs against the order.
     **kwargs
-        Passed to :func:`hankelid.hsv` when a system is given (e.g. ``offset``).
+        Passed to [`hankelid.hsv`][hankelid.gramians.hsv] when a system is given (e.g. `offset`).
 
     Returns
     -------
@@ -132,20 +132,20 @@ def error_bounds(
     match_dc: bool = False,
     method: str = "sr",
 ) -> Any:
-    """A-priori bound vs measured H-infinity error vs ``sigma_{r+1}``, per order.
+    """A-priori bound vs measured H-infinity error vs `sigma_{r+1}`, per order.
 
     Parameters
     ----------
     sys : StateSpace
         A stable system.
     orders : sequence of int, optional
-        Orders to reduce to (default: every order ``1 .. n - 1``).
+        Orders to reduce to (default: every order `1 .. n - 1`).
     ax : matplotlib Axes, optional
     match_dc : bool
-        Passed to :func:`hankelid.balanced_truncation`: singular perturbation instead of
-        truncation.
+        Passed to [`hankelid.balanced_truncation`][hankelid.truncation.balanced_truncation]: singular
+        perturbation instead of truncation.
     method : "sr" | "bfsr"
-        Passed to :func:`hankelid.balanced_truncation`.
+        Passed to [`hankelid.balanced_truncation`][hankelid.truncation.balanced_truncation].
 
     Returns
     -------
@@ -188,7 +188,7 @@ def draw_error_bounds(
     ----------
     orders : sequence of int
     bound, actual, lower : sequence of float
-        A-priori bound, measured H-infinity error and ``sigma_{r+1}`` per order.
+        A-priori bound, measured H-infinity error and `sigma_{r+1}` per order.
     ax : matplotlib Axes, optional
 
     Returns
@@ -223,35 +223,35 @@ def frequency_response(
     entry: tuple[int, int] | None = None,
     bode: bool = False,
 ) -> Any:
-    """Largest singular value of ``G(jw)`` (``G(e^{jw dt})``) of one or several systems.
+    """Largest singular value of `G(jw)` (`G(e^{jw dt})`) of one or several systems.
 
     Measured data ([`FRData`][hankelid.FRData]) are overlaid as markers, so a fitted model can
-    be checked against the samples it came from; with ``bode=True`` magnitude (dB) and phase
+    be checked against the samples it came from; with `bode=True` magnitude (dB) and phase
     (degrees) of one entry are drawn on two axes.
 
     Parameters
     ----------
     systems : StateSpace or sequence of StateSpace, or None
-        Models to draw as lines (``None`` or ``[]`` when only ``data`` is drawn).
+        Models to draw as lines (`None` or `[]` when only `data` is drawn).
     w : array_like, optional
         Frequencies in rad/s (default: a log grid spanning the poles, or the data's band;
         up to Nyquist in discrete time).
     ax : matplotlib Axes, optional
-        One Axes, or two (magnitude, phase) with ``bode=True``.
+        One Axes, or two (magnitude, phase) with `bode=True`.
     labels : sequence of str, optional
         One per system.
     data : FRData or sequence of FRData, optional
         Samples drawn as markers at their own frequencies.
     entry : (int, int), optional
-        Draw the entry ``G[i, j]`` (output ``i``, input ``j``) instead of the largest
+        Draw the entry `G[i, j]` (output `i`, input `j`) instead of the largest
         singular value.
     bode : bool
-        Magnitude in dB and phase in degrees on two axes (needs ``entry`` for MIMO systems);
+        Magnitude in dB and phase in degrees on two axes (needs `entry` for MIMO systems);
         returns both Axes.
 
     Returns
     -------
-    matplotlib Axes, or an array of two Axes with ``bode=True``
+    matplotlib Axes, or an array of two Axes with `bode=True`
 
     Examples
     --------

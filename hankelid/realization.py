@@ -1,11 +1,11 @@
 r"""The real modal (block-diagonal) realization of a stable discrete-time system.
 
-[`modal_realization`][hankelid.realization.modal_realization] diagonalizes ``A`` in real
-arithmetic: ``1 x 1`` blocks for real poles and ``2 x 2`` rotation-scale blocks
-``rho [[cos theta, sin theta], [-sin theta, cos theta]]`` for complex-conjugate pairs, with
-each mode's rows of ``B`` and columns of ``C`` balanced.  This is the form in which
-``hankelid_torch``'s ``"modal"`` adapter parametrization stores a reduced model exactly
-(a balanced truncation has a dense ``A``; its modal form runs as a diagonal FFT scan).
+[`modal_realization`][hankelid.realization.modal_realization] diagonalizes `A` in real
+arithmetic: `1 x 1` blocks for real poles and `2 x 2` rotation-scale blocks
+`rho [[cos theta, sin theta], [-sin theta, cos theta]]` for complex-conjugate pairs, with
+each mode's rows of `B` and columns of `C` balanced.  This is the form in which
+`hankelid_torch`'s `"modal"` adapter parametrization stores a reduced model exactly
+(a balanced truncation has a dense `A`; its modal form runs as a diagonal FFT scan).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ _MODAL_HINT = "the modal form (and the adapter's modal parametrization) holds st
 
 @dataclass
 class ModalRealization:
-    r"""A real modal realization ``(A, B, C)`` of a discrete system, as the adapter stores it.
+    r"""A real modal realization `(A, B, C)` of a discrete system, as the adapter stores it.
 
-    Slot ``j`` is a real pole ``rho_j cos(theta_j)`` (``theta`` 0 or pi) when
-    ``partner[j] == j``; slots ``j < k = partner[j]`` form the block
-    ``rho [[cos theta, sin theta], [-sin theta, cos theta]]`` of the conjugate pair
-    ``rho e^{+-i theta}`` (``0 < theta < pi``; both slots carry the same ``rho``, ``theta``).
-    ``B`` and ``C`` are the input and output matrices in that basis; ``condition`` is the
+    Slot `j` is a real pole `rho_j cos(theta_j)` (`theta` 0 or pi) when
+    `partner[j] == j`; slots `j < k = partner[j]` form the block
+    `rho [[cos theta, sin theta], [-sin theta, cos theta]]` of the conjugate pair
+    `rho e^{+-i theta}` (`0 < theta < pi`; both slots carry the same `rho`, `theta`).
+    `B` and `C` are the input and output matrices in that basis; `condition` is the
     condition number of the eigenvector basis the realization was computed with.
     """
 
@@ -58,12 +58,12 @@ class ModalRealization:
 
 
 def modal_realization(A: Any, B: Any, C: Any, *, cond_warn: float = 1e8) -> ModalRealization:
-    r"""Real block-diagonal (modal) realization of ``(A, B, C)`` by eigendecomposition.
+    r"""Real block-diagonal (modal) realization of `(A, B, C)` by eigendecomposition.
 
-    For a real eigenvalue ``lam`` with eigenvector ``v`` the slot is ``v``; for a pair
-    ``sigma +- i omega`` (``omega > 0``) with eigenvector ``x + i y`` the two slots are
-    ``[x, y]``, in which ``A`` acts as ``[[sigma, omega], [-omega, sigma]]``.  Each mode is
-    then scaled so that its rows of ``B`` and columns of ``C`` have equal norms.  Modes are
+    For a real eigenvalue `lam` with eigenvector `v` the slot is `v`; for a pair
+    `sigma +- i omega` (`omega > 0`) with eigenvector `x + i y` the two slots are
+    `[x, y]`, in which `A` acts as `[[sigma, omega], [-omega, sigma]]`.  Each mode is
+    then scaled so that its rows of `B` and columns of `C` have equal norms.  Modes are
     ordered by decreasing modulus (pairs kept adjacent).
 
     Parameters
@@ -82,16 +82,16 @@ def modal_realization(A: Any, B: Any, C: Any, *, cond_warn: float = 1e8) -> Moda
     Raises
     ------
     UnstableSystemError
-        If ``A`` has an eigenvalue of modulus ``>= 1`` (a ``ValueError``; the adapter's modes
+        If `A` has an eigenvalue of modulus `>= 1` (a `ValueError`; the adapter's modes
         are stable by construction).
     ValueError
-        If ``A`` is defective (the eigenvector basis is singular).
+        If `A` is defective (the eigenvector basis is singular).
 
     Warns
     -----
     RuntimeWarning
-        If the eigenvector basis is ill-conditioned (``cond > cond_warn``): the modal form is
-        then exact only up to ``cond * eps``.
+        If the eigenvector basis is ill-conditioned (`cond > cond_warn`): the modal form is
+        then exact only up to `cond * eps`.
 
     Examples
     --------

@@ -1,8 +1,8 @@
 """Linear time-invariant state-space systems in continuous and discrete time.
 
-``StateSpace`` is immutable: its matrices are read-only copies, and every transformation
-(``c2d``, ``d2c``, ``with_D`` ...) returns a new system.  Continuous time has ``dt=None``;
-discrete time has a positive sampling time ``dt`` -- a discrete system is never silently
+`StateSpace` is immutable: its matrices are read-only copies, and every transformation
+(`c2d`, `d2c`, `with_D` ...) returns a new system.  Continuous time has `dt=None`;
+discrete time has a positive sampling time `dt` -- a discrete system is never silently
 treated as a continuous one.
 """
 
@@ -39,29 +39,29 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
 
 
 class StateSpace:
-    r"""A real LTI system ``x' = A x + B u``, ``y = C x + D u``.
+    r"""A real LTI system `x' = A x + B u`, `y = C x + D u`.
 
-    ``x'`` is :math:`\dot x(t)` in continuous time (``dt=None``) and :math:`x_{k+1}` in
-    discrete time (``dt > 0``).
+    `x'` is \(\dot x(t)\) in continuous time (`dt=None`) and \(x_{k+1}\) in
+    discrete time (`dt > 0`).
 
     Parameters
     ----------
     A : array_like, shape (n, n)
         State matrix.
     B : array_like, shape (n, m)
-        Input matrix; a 1-D array of length ``n`` is read as a single input column.
+        Input matrix; a 1-D array of length `n` is read as a single input column.
     C : array_like, shape (p, n)
-        Output matrix; a 1-D array of length ``n`` is read as a single output row.
+        Output matrix; a 1-D array of length `n` is read as a single output row.
     D : array_like, shape (p, m), optional
-        Feed-through; ``None`` means zero.  A scalar is accepted for SISO systems.
+        Feed-through; `None` means zero.  A scalar is accepted for SISO systems.
     dt : float or None, optional
-        ``None`` for continuous time, a positive sampling time for discrete time.
+        `None` for continuous time, a positive sampling time for discrete time.
 
     Raises
     ------
     ValueError
         If a matrix is not real and finite, if the shapes are inconsistent, if the system
-        has zero states, inputs or outputs, or if ``dt`` is not ``None`` or positive.
+        has zero states, inputs or outputs, or if `dt` is not `None` or positive.
 
     Examples
     --------
@@ -148,7 +148,7 @@ class StateSpace:
 
     @property
     def dt(self) -> float | None:
-        """Sampling time, or ``None`` for a continuous-time system."""
+        """Sampling time, or `None` for a continuous-time system."""
         return self._dt
 
     @property
@@ -168,12 +168,12 @@ class StateSpace:
 
     @property
     def is_discrete(self) -> bool:
-        """``True`` for a discrete-time system (``dt`` is set)."""
+        """`True` for a discrete-time system (`dt` is set)."""
         return self._dt is not None
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(p, m)``: outputs by inputs, like a transfer matrix."""
+        """`(p, m)`: outputs by inputs, like a transfer matrix."""
         return (self.p, self.m)
 
     # ------------------------------------------------------------------ dunder
@@ -191,12 +191,12 @@ class StateSpace:
     __hash__ = None  # type: ignore[assignment]  # equality is by value, arrays are unhashable
 
     def __iter__(self):
-        """Unpack as ``A, B, C, D = sys``."""
+        """Unpack as `A, B, C, D = sys`."""
         return iter(self.matrices)
 
     @property
     def matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(A, B, C, D)``."""
+        """`(A, B, C, D)`."""
         return (self._A, self._B, self._C, self._D)
 
     # ------------------------------------------------------------------ arithmetic
@@ -207,7 +207,7 @@ class StateSpace:
             raise ValueError(f"cannot {op} systems with sampling times {self.dt} and {other.dt}")
 
     def __add__(self, other: object) -> StateSpace:
-        """Parallel connection ``G1 + G2`` (same inputs, summed outputs)."""
+        """Parallel connection `G1 + G2` (same inputs, summed outputs)."""
         if not isinstance(other, StateSpace):
             return NotImplemented
         self._check_compatible(other, "add")
@@ -220,7 +220,7 @@ class StateSpace:
         return StateSpace(self._A, self._B, -self._C, -self._D, self._dt)
 
     def __sub__(self, other: object) -> StateSpace:
-        """Difference ``G1 - G2``, e.g. the error system of a reduction.
+        """Difference `G1 - G2`, e.g. the error system of a reduction.
 
         Examples
         --------
@@ -234,7 +234,7 @@ class StateSpace:
         return self + (-other)
 
     def __mul__(self, k: object) -> StateSpace:
-        """Scale the output by a real scalar ``k``."""
+        """Scale the output by a real scalar `k`."""
         if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
             return NotImplemented
         return StateSpace(self._A, self._B, float(k) * self._C, float(k) * self._D, self._dt)
@@ -243,7 +243,7 @@ class StateSpace:
 
     # ------------------------------------------------------------------ analysis
     def poles(self) -> np.ndarray:
-        """Eigenvalues of ``A`` (complex), sorted by decreasing real part / modulus.
+        """Eigenvalues of `A` (complex), sorted by decreasing real part / modulus.
 
         Examples
         --------
@@ -258,7 +258,7 @@ class StateSpace:
     def stability_margin(self) -> float:
         """Distance of the slowest pole to the stability boundary (positive when stable).
 
-        Continuous time: ``-max Re(lambda)``; discrete time: ``1 - max |lambda|``.
+        Continuous time: `-max Re(lambda)`; discrete time: `1 - max |lambda|`.
         """
         ev = np.linalg.eigvals(self._A)
         if self.is_discrete:
@@ -266,23 +266,23 @@ class StateSpace:
         return float(-np.max(ev.real))
 
     def is_stable(self) -> bool:
-        """``True`` when every pole is strictly inside the stability region.
+        """`True` when every pole is strictly inside the stability region.
 
-        Continuous time: ``Re(lambda) < 0``; discrete time: ``|lambda| < 1``.
+        Continuous time: `Re(lambda) < 0`; discrete time: `|lambda| < 1`.
         """
         return is_stable(self.poles(), self.is_discrete)
 
     def evaluate(self, s: Any) -> np.ndarray:
-        """Transfer matrix ``C (sI - A)^{-1} B + D`` at complex points ``s``.
+        """Transfer matrix `C (sI - A)^{-1} B + D` at complex points `s`.
 
         Parameters
         ----------
         s : complex or array_like of complex
-            Laplace variable (continuous) or ``z`` (discrete).
+            Laplace variable (continuous) or `z` (discrete).
 
         Returns
         -------
-        ndarray, shape ``s.shape + (p, m)``
+        ndarray, shape `s.shape + (p, m)`
         """
         s = np.asarray(s, dtype=complex)
         flat = s.reshape(-1)
@@ -303,13 +303,13 @@ class StateSpace:
         return self.evaluate(s)
 
     def frequency_response(self, w: Any) -> np.ndarray:
-        """Frequency response at angular frequencies ``w`` (rad/s; rad/sample times 1/dt).
+        """Frequency response at angular frequencies `w` (rad/s; rad/sample times 1/dt).
 
-        Continuous time evaluates at ``s = j w``; discrete time at ``z = exp(j w dt)``.
+        Continuous time evaluates at `s = j w`; discrete time at `z = exp(j w dt)`.
 
         Returns
         -------
-        ndarray, shape ``(len(w), p, m)``, complex
+        ndarray, shape `(len(w), p, m)`, complex
 
         Examples
         --------
@@ -326,12 +326,12 @@ class StateSpace:
         return self.evaluate(pts)
 
     def dcgain(self) -> np.ndarray:
-        """Steady-state gain ``G(0)`` (continuous) or ``G(1)`` (discrete), shape (p, m)."""
+        """Steady-state gain `G(0)` (continuous) or `G(1)` (discrete), shape (p, m)."""
         return self.evaluate(1.0 if self.is_discrete else 0.0)
 
     # ------------------------------------------------------------------ transformations
     def transform(self, T: Any, Ti: Any | None = None) -> StateSpace:
-        """State transformation ``x = T z``: returns ``(Ti A T, Ti B, C T, D)``."""
+        """State transformation `x = T z`: returns `(Ti A T, Ti B, C T, D)`."""
         T = as_real_matrix(T, "T")
         if T.shape != (self.n, self.n):
             raise ValueError(f"T must have shape {(self.n, self.n)}, got {T.shape}")
@@ -355,18 +355,18 @@ class StateSpace:
         return StateSpace(self._A, self._B, self._C, D, self._dt)
 
     def c2d(self, dt: float, method: str = "zoh") -> StateSpace:
-        """Discretize; see :func:`hankelid.c2d`."""
+        """Discretize; see [`hankelid.c2d`][hankelid.systems.c2d]."""
         return c2d(self, dt, method=method)
 
     def d2c(self, method: str = "tustin") -> StateSpace:
-        """Continuous-time equivalent; see :func:`hankelid.d2c`."""
+        """Continuous-time equivalent; see [`hankelid.d2c`][hankelid.systems.d2c]."""
         return d2c(self, method=method)
 
     # ------------------------------------------------------------------ interop
     def to_control(self) -> Any:
-        """Convert to a ``control.StateSpace`` (python-control is an optional dependency).
+        """Convert to a `control.StateSpace` (python-control is an optional dependency).
 
-        Continuous time becomes ``dt=0`` (python-control's convention), discrete time keeps ``dt``.
+        Continuous time becomes `dt=0` (python-control's convention), discrete time keeps `dt`.
 
         Returns
         -------
@@ -392,7 +392,7 @@ class StateSpace:
         )
 
     def to_scipy(self) -> Any:
-        """Convert to ``scipy.signal.StateSpace`` (an ``lti`` or, when discrete, ``dlti``)."""
+        """Convert to `scipy.signal.StateSpace` (an `lti` or, when discrete, `dlti`)."""
         from scipy import signal
 
         args = (np.array(self._A), np.array(self._B), np.array(self._C), np.array(self._D))
@@ -401,23 +401,23 @@ class StateSpace:
         return signal.StateSpace(*args, dt=self._dt)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
-        """Write ``A, B, C, D, dt`` to an ``.npz`` archive at exactly ``path`` (``dt`` NaN: continuous).
+        """Write `A, B, C, D, dt` to an `.npz` archive at exactly `path` (`dt` NaN: continuous).
 
-        Unlike ``numpy.savez``, no ``.npz`` suffix is appended: the file written is ``path``.
+        Unlike `numpy.savez`, no `.npz` suffix is appended: the file written is `path`.
 
         Parameters
         ----------
         path : str or path-like
-            The file to write (conventionally ending in ``.npz``).
+            The file to write (conventionally ending in `.npz`).
         overwrite : bool, default True
-            With ``False``, an existing file is left alone and ``FileExistsError`` is raised.
+            With `False`, an existing file is left alone and `FileExistsError` is raised.
 
         Raises
         ------
         ValueError
-            If ``path`` is an existing directory.
+            If `path` is an existing directory.
         FileExistsError
-            If ``path`` exists and ``overwrite`` is False.
+            If `path` exists and `overwrite` is False.
 
         Examples
         --------
@@ -448,13 +448,14 @@ class StateSpace:
 
 # ---------------------------------------------------------------------- module functions
 def load(path: str | os.PathLike[str]) -> StateSpace:
-    """Read a system written by :meth:`StateSpace.save` (or any npz with A, B, C[, D, dt]).
+    """Read a system written by [`StateSpace.save`][hankelid.systems.StateSpace.save] (or any npz with A, B,
+    C[, D, dt]).
 
     Raises
     ------
     ValueError
-        If the file is not an ``.npz`` archive (a ``.npy`` array, a corrupt file), lacks ``A``,
-        ``B`` or ``C``, or holds a ``dt`` that is not one number.
+        If the file is not an `.npz` archive (a `.npy` array, a corrupt file), lacks `A`,
+        `B` or `C`, or holds a `dt` that is not one number.
     FileNotFoundError
         If there is no such file.
 
@@ -500,10 +501,10 @@ def load(path: str | os.PathLike[str]) -> StateSpace:
 
 
 def from_control(sys: Any) -> StateSpace:
-    """Convert a python-control ``StateSpace`` (or ``TransferFunction``) to hankelid.
+    """Convert a python-control `StateSpace` (or `TransferFunction`) to hankelid.
 
-    python-control marks continuous time with ``dt=0`` and an unspecified discrete sampling
-    time with ``dt=True``; the latter is mapped to ``dt=1.0``.
+    python-control marks continuous time with `dt=0` and an unspecified discrete sampling
+    time with `dt=True`; the latter is mapped to `dt=1.0`.
 
     Parameters
     ----------
@@ -536,14 +537,14 @@ def from_control(sys: Any) -> StateSpace:
 
 
 def from_scipy(sys: Any) -> StateSpace:
-    """Convert a ``scipy.signal`` ``lti``/``dlti`` system (any representation)."""
+    """Convert a `scipy.signal` `lti`/`dlti` system (any representation)."""
     ss = sys.to_ss() if hasattr(sys, "to_ss") else sys
     dt = getattr(ss, "dt", None)
     return StateSpace(ss.A, ss.B, ss.C, ss.D, dt)
 
 
 def c2d(sys: StateSpace, dt: float, method: str = "zoh") -> StateSpace:
-    r"""Discretize a continuous-time system with sampling time ``dt``.
+    r"""Discretize a continuous-time system with sampling time `dt`.
 
     Parameters
     ----------
@@ -552,8 +553,8 @@ def c2d(sys: StateSpace, dt: float, method: str = "zoh") -> StateSpace:
     dt : float
         Positive sampling time.
     method : {"zoh", "tustin"}
-        ``"zoh"``: zero-order hold, ``Ad = exp(A dt)``, ``Bd = \int_0^dt exp(A s) ds B``.
-        ``"tustin"`` (alias ``"bilinear"``): ``s = (2/dt)(z-1)/(z+1)``, which preserves the
+        `"zoh"`: zero-order hold, `Ad = exp(A dt)`, `Bd = \int_0^dt exp(A s) ds B`.
+        `"tustin"` (alias `"bilinear"`): `s = (2/dt)(z-1)/(z+1)`, which preserves the
         Hankel singular values.
 
     Examples
@@ -602,13 +603,13 @@ def c2d(sys: StateSpace, dt: float, method: str = "zoh") -> StateSpace:
 def d2c(sys: StateSpace, method: str = "tustin") -> StateSpace:
     r"""Continuous-time equivalent of a discrete-time system (inverse Tustin map).
 
-    ``A = (2/dt)(Ad - I)(Ad + I)^{-1}``; the transfer functions satisfy
-    ``Gc((2/dt)(z-1)/(z+1)) = Gd(z)``, so the Hankel singular values are equal.
+    `A = (2/dt)(Ad - I)(Ad + I)^{-1}`; the transfer functions satisfy
+    `Gc((2/dt)(z-1)/(z+1)) = Gd(z)`, so the Hankel singular values are equal.
 
     Raises
     ------
     ValueError
-        If ``sys`` is continuous, or ``Ad`` has an eigenvalue at -1.
+        If `sys` is continuous, or `Ad` has an eigenvalue at -1.
 
     Examples
     --------
@@ -639,18 +640,18 @@ def d2c(sys: StateSpace, method: str = "tustin") -> StateSpace:
 
 
 def markov_parameters(sys: StateSpace, length: int) -> np.ndarray:
-    r"""Markov parameters ``h_0 = D``, ``h_k = C A^{k-1} B`` for ``k = 1 .. length-1``.
+    r"""Markov parameters `h_0 = D`, `h_k = C A^{k-1} B` for `k = 1 .. length-1`.
 
     For a discrete-time system these are the impulse response.  For a continuous-time
-    system they are the coefficients of the expansion of ``G(s)`` at infinity
-    (``G(s) = sum_k h_k s^{-k}``).
+    system they are the coefficients of the expansion of `G(s)` at infinity
+    (`G(s) = sum_k h_k s^{-k}`).
 
     Parameters
     ----------
     sys : StateSpace
         The system (either time domain).
     length : int
-        Number of parameters, ``h_0`` included.
+        Number of parameters, `h_0` included.
 
     Returns
     -------
@@ -673,10 +674,10 @@ def markov_parameters(sys: StateSpace, length: int) -> np.ndarray:
 
 
 def _sampled_outputs(A: np.ndarray, B: np.ndarray, C: np.ndarray, count: int) -> np.ndarray:
-    """``C A^k B`` for ``k < count``, shape ``(count, p, m)``.
+    """`C A^k B` for `k < count`, shape `(count, p, m)`.
 
-    One multiplication by ``A`` per sample (``doubling=False``): repeated squaring would be
-    faster but loses accuracy on non-normal ``A``.
+    One multiplication by `A` per sample (`doubling=False`): repeated squaring would be
+    faster but loses accuracy on non-normal `A`.
     """
     return (krylov_blocks(A, B, count, doubling=False) @ C.T).transpose(0, 2, 1)
 
@@ -684,9 +685,9 @@ def _sampled_outputs(A: np.ndarray, B: np.ndarray, C: np.ndarray, count: int) ->
 def impulse(sys: StateSpace, length: int, *, dt: float | None = None) -> np.ndarray:
     r"""Sampled impulse response, shape (length, p, m).
 
-    Discrete time: identical to :func:`markov_parameters` (``y_0 = D``).
-    Continuous time: ``C exp(A t_k) B`` at ``t_k = k * dt`` (``dt`` required; the
-    ``D delta(t)`` term is not sampled).
+    Discrete time: identical to [`markov_parameters`][hankelid.systems.markov_parameters] (`y_0 = D`).
+    Continuous time: `C exp(A t_k) B` at `t_k = k * dt` (`dt` required; the
+    `D delta(t)` term is not sampled).
     """
     if sys.is_discrete:
         return markov_parameters(sys, length)
@@ -709,9 +710,9 @@ def random_stable(
 ) -> StateSpace:
     """A random stable system with a mix of real and complex-conjugate poles.
 
-    Poles are drawn as in python-control's ``rss``/``drss`` (continuous: negative real parts;
-    discrete: modulus within ``pole_radius``) and hidden behind a random orthogonal change of
-    basis, so ``A`` is dense.
+    Poles are drawn as in python-control's `rss`/`drss` (continuous: negative real parts;
+    discrete: modulus within `pole_radius`) and hidden behind a random orthogonal change of
+    basis, so `A` is dense.
 
     Parameters
     ----------
@@ -722,13 +723,13 @@ def random_stable(
     p : int
         Number of outputs.
     dt : float or None
-        ``None`` for continuous time, a positive sampling time for discrete time.
+        `None` for continuous time, a positive sampling time for discrete time.
     seed : int or numpy Generator, optional
         Reproducibility.
     feedthrough : bool
-        Draw a random ``D`` (default zero).
+        Draw a random `D` (default zero).
     pole_radius : (float, float)
-        Discrete time: range of pole moduli.  Continuous time: range of ``-Re(pole)``
+        Discrete time: range of pole moduli.  Continuous time: range of `-Re(pole)`
         scaled by 10.
 
     Examples
@@ -773,10 +774,11 @@ def random_stable(
 
 
 def as_state_space(sys: Any, name: str = "sys") -> StateSpace:
-    """Coerce ``sys`` to :class:`StateSpace` (python-control and scipy systems accepted).
+    """Coerce `sys` to [`StateSpace`][hankelid.systems.StateSpace] (python-control and scipy systems
+    accepted).
 
-    Also accepts an object with a ``StateSpace`` ``.system`` (an identification result);
-    anything else raises a ``ValueError`` that names the argument ``name``.
+    Also accepts an object with a `StateSpace` `.system` (an identification result);
+    anything else raises a `ValueError` that names the argument `name`.
     """
     if isinstance(sys, StateSpace):
         return sys

@@ -1,17 +1,20 @@
 r"""Balanced truncation and singular perturbation approximation with error bounds.
 
-For a stable system with Hankel singular values :math:`\sigma_1 \ge \dots \ge \sigma_n`,
-balanced truncation to order ``r`` satisfies
+For a stable system with Hankel singular values \(\sigma_1 \ge \dots \ge \sigma_n\),
+balanced truncation to order `r` satisfies
 
-.. math:: \sigma_{r+1} \le \|G - G_r\|_\infty \le 2 \sum_{i > r} \sigma_i
+$$
+\sigma_{r+1} \le \|G - G_r\|_\infty \le 2 \sum_{i > r} \sigma_i
+$$
 
 where the sum counts each *distinct* value once; the same bound holds for the singular
-perturbation approximation (``match_dc=True``), which matches the DC gain instead of the
+perturbation approximation (`match_dc=True`), which matches the DC gain instead of the
 high-frequency behaviour.
 
-Both methods start from square-root factors ``Wc = Lc Lc^T``, ``Wo = Lo Lo^T`` --
-exact ones from :func:`hankelid.gramian_factors`, or empirical ones estimated from
-simulations -- and share one projection step (:func:`balance_from_factors`).
+Both methods start from square-root factors `Wc = Lc Lc^T`, `Wo = Lo Lo^T` --
+exact ones from [`hankelid.gramian_factors`][hankelid.gramians.gramian_factors], or empirical ones estimated
+from simulations -- and share one projection step
+([`balance_from_factors`][hankelid.truncation.balance_from_factors]).
 """
 
 from __future__ import annotations
@@ -57,42 +60,42 @@ def _readonly(a: np.ndarray | None) -> np.ndarray | None:
 
 @dataclass(frozen=True)
 class Reduction:
-    r"""The result of :func:`balanced_truncation`.
+    r"""The result of [`balanced_truncation`][hankelid.truncation.balanced_truncation].
 
     Attributes
     ----------
     system : StateSpace
-        The reduced model, with the original ``dt``; truncation keeps ``D``, singular
+        The reduced model, with the original `dt`; truncation keeps `D`, singular
         perturbation adjusts it so that the DC gain is kept.
     order : int
         Its number of states (unstable modes included).
     hsv : ndarray
-        Hankel singular values of the original system (``inf`` for unstable modes).
+        Hankel singular values of the original system (`inf` for unstable modes).
     error_bound : float
-        A-priori bound ``2 * sum`` of the discarded distinct HSVs on ``||G - G_r||_inf``.
+        A-priori bound `2 * sum` of the discarded distinct HSVs on `||G - G_r||_inf`.
         It holds for the exact HSVs; the computed ones carry an absolute error of about
         \( \epsilon\,\kappa\,\sigma_1 \) (see [`hsv`][hankelid.hsv]), so the bound and
         \( \sigma_{r+1} \le \|G - G_r\|_\infty \) hold up to that; checked over
         > 10,000 systems with repeated poles, Jordan blocks and uncontrollable/unobservable
         modes in `tests/core/test_gramian_families.py`.
     bounds : ndarray, shape (n + 1,)
-        ``bounds[k]`` is the bound for order ``k`` (``inf`` below the number of unstable
-        modes, ``0`` at ``k = n``).
+        `bounds[k]` is the bound for order `k` (`inf` below the number of unstable
+        modes, `0` at `k = n`).
     T, Ti : ndarray
-        Projection: ``T`` is ``n x r``, ``Ti`` is ``r x n``, ``Ti @ T = I``.  For
-        truncation the reduced matrices are ``(Ti A T, Ti B, C T, D)``; for the singular
-        perturbation approximation ``T``/``Ti`` span the kept (balanced) directions and
+        Projection: `T` is `n x r`, `Ti` is `r x n`, `Ti @ T = I`.  For
+        truncation the reduced matrices are `(Ti A T, Ti B, C T, D)`; for the singular
+        perturbation approximation `T`/`Ti` span the kept (balanced) directions and
         the reduced matrices include the residualized correction.
     method : str
-        ``"sr"`` (square root, balanced reduced model) or ``"bfsr"`` (balancing-free).
+        `"sr"` (square root, balanced reduced model) or `"bfsr"` (balancing-free).
     match_dc : bool
-        ``True`` for singular perturbation (DC gain preserved).
+        `True` for singular perturbation (DC gain preserved).
     gramians : str
-        ``"exact"`` or ``"empirical"``.
+        `"exact"` or `"empirical"`.
     hsv_exact : ndarray or None
         With empirical Gramians: the exact HSVs where they exist.
     hsv_error : float or None
-        With empirical Gramians: ``max |sigma_emp - sigma_exact| / sigma_1`` over the
+        With empirical Gramians: `max |sigma_emp - sigma_exact| / sigma_1` over the
         stable part.
 
     Examples
@@ -120,14 +123,14 @@ class Reduction:
     hsv_exact: np.ndarray | None = None
     hsv_error: float | None = None
     n_unstable: int = 0
-    """Number of unstable modes kept whole (they come first in ``hsv``)."""
+    """Number of unstable modes kept whole (they come first in `hsv`)."""
 
     def __post_init__(self) -> None:
         for name in ("hsv", "bounds", "T", "Ti", "hsv_exact"):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
 
     def error_bounds(self) -> np.ndarray:
-        """The a-priori error bound for every order ``0..n`` (a copy of ``bounds``).
+        """The a-priori error bound for every order `0..n` (a copy of `bounds`).
 
         Examples
         --------
@@ -148,7 +151,7 @@ class Reduction:
 
 # ----------------------------------------------------------------------------- bounds
 def _groups(sig: np.ndarray, rtol: float) -> np.ndarray:
-    """Group index of each (descending) HSV; equal within ``rtol`` -> same group."""
+    """Group index of each (descending) HSV; equal within `rtol` -> same group."""
     g = np.zeros(len(sig), dtype=int)
     for i in range(1, len(sig)):
         same = abs(sig[i - 1] - sig[i]) <= rtol * max(sig[i - 1], 0.0)
@@ -157,9 +160,9 @@ def _groups(sig: np.ndarray, rtol: float) -> np.ndarray:
 
 
 def distinct_bounds(sig: Any, *, rtol: float = HSV_GROUP_RTOL) -> np.ndarray:
-    """``bounds[r] = 2 * sum`` of the distinct values among ``sig[r:]`` (``r = 0..n``).
+    """`bounds[r] = 2 * sum` of the distinct values among `sig[r:]` (`r = 0..n`).
 
-    Values equal within ``rtol`` (relative) form one group, counted once with its largest
+    Values equal within `rtol` (relative) form one group, counted once with its largest
     member; a group only partly discarded still counts once.
 
     Examples
@@ -192,7 +195,7 @@ def _orth(X: np.ndarray) -> np.ndarray:
 
 
 def _spa(Ab, Bb, Cb, D, r, discrete):
-    """Singular perturbation of a (balanced) realization, keeping the first ``r`` states."""
+    """Singular perturbation of a (balanced) realization, keeping the first `r` states."""
     A11, A12, A21, A22 = Ab[:r, :r], Ab[:r, r:], Ab[r:, :r], Ab[r:, r:]
     B1, B2 = Bb[:r], Bb[r:]
     C1, C2 = Cb[:, :r], Cb[:, r:]
@@ -220,27 +223,27 @@ def balance_from_factors(
     n_min: int | None = None,
     Z: np.ndarray | None = None,
 ) -> tuple[StateSpace, np.ndarray, np.ndarray, np.ndarray]:
-    """Reduce ``sys`` to ``order`` states from Gramian square-root factors.
+    """Reduce `sys` to `order` states from Gramian square-root factors.
 
     The step shared by exact and empirical balanced truncation: with
-    ``Lo^T Lc = U diag(sigma) V^T``,
+    `Lo^T Lc = U diag(sigma) V^T`,
 
-    * ``method="sr"``: ``T = Lc V_r sigma_r^{-1/2}``, ``Ti = sigma_r^{-1/2} U_r^T Lo^T``
+    * `method="sr"`: `T = Lc V_r sigma_r^{-1/2}`, `Ti = sigma_r^{-1/2} U_r^T Lo^T`
       (the reduced model is balanced);
-    * ``method="bfsr"``: ``T = orth(Lc V_r)``, ``Ti = (Y^T T)^{-1} Y^T`` with
-      ``Y = orth(Lo U_r)`` (better conditioned, same transfer function);
-    * ``match_dc=True``: singular perturbation of the order-``n_min`` balanced realization
-      (``n_min`` = number of HSVs treated as nonzero), preserving the DC gain.
+    * `method="bfsr"`: `T = orth(Lc V_r)`, `Ti = (Y^T T)^{-1} Y^T` with
+      `Y = orth(Lo U_r)` (better conditioned, same transfer function);
+    * `match_dc=True`: singular perturbation of the order-`n_min` balanced realization
+      (`n_min` = number of HSVs treated as nonzero), preserving the DC gain.
 
     Parameters
     ----------
     sys : StateSpace
         Stable system.
     Lc, Lo : ndarray
-        Factors with ``Wc = Z Lc Lc^T Z^T`` and ``Wo = Z Lo Lo^T Z^T`` (``Z`` defaults to
-        the identity; passing the Schur vectors avoids forming ``Z Lc``).
+        Factors with `Wc = Z Lc Lc^T Z^T` and `Wo = Z Lo Lo^T Z^T` (`Z` defaults to
+        the identity; passing the Schur vectors avoids forming `Z Lc`).
     order : int
-        ``1 <= order <= n_min``.
+        `1 <= order <= n_min`.
 
     Returns
     -------
@@ -286,23 +289,23 @@ def balance_from_factors(
 
 # ----------------------------------------------------------------------------- main entry
 def _default_min_order(sig: np.ndarray, n: int) -> int:
-    """Number of HSVs above the numerical-zero level ``n * eps * sigma_1`` (at least 1)."""
+    """Number of HSVs above the numerical-zero level `n * eps * sigma_1` (at least 1)."""
     if len(sig) == 0 or sig[0] == 0:
         return 1 if len(sig) else 0
     return max(1, int(np.count_nonzero(sig > n * _EPS * sig[0])))
 
 
 def compress_channels(sys: StateSpace) -> StateSpace:
-    r"""The system with at most ``n`` inputs and outputs and the same Gramians and Gaussian statistics.
+    r"""The system with at most `n` inputs and outputs and the same Gramians and Gaussian statistics.
 
-    With ``B = L_b Q_b^T`` and ``C = Q_c L_c^T`` (thin QR of ``B^T`` and ``C``, ``L_b`` and
-    ``L_c`` of size ``n x n``), ``B B^T = L_b L_b^T`` and ``C^T C = L_c L_c^T``, so
-    ``(A, L_b, L_c^T)`` has the Gramians of ``(A, B, C)``.  Its state driven by isotropic
-    Gaussian inputs, ``L_b v`` with ``v ~ N(0, I_n)``, has the same law as ``B u`` with
-    ``u ~ N(0, I_m)``: empirical Gramians of the compressed system are the estimator run on
-    all ``m`` channels, at a cost independent of ``m`` (and of ``p``).  Its balancing
-    transformation balances the original system.  Systems with ``m, p <= n`` are returned
-    unchanged (``D`` dropped).
+    With `B = L_b Q_b^T` and `C = Q_c L_c^T` (thin QR of `B^T` and `C`, `L_b` and
+    `L_c` of size `n x n`), `B B^T = L_b L_b^T` and `C^T C = L_c L_c^T`, so
+    `(A, L_b, L_c^T)` has the Gramians of `(A, B, C)`.  Its state driven by isotropic
+    Gaussian inputs, `L_b v` with `v ~ N(0, I_n)`, has the same law as `B u` with
+    `u ~ N(0, I_m)`: empirical Gramians of the compressed system are the estimator run on
+    all `m` channels, at a cost independent of `m` (and of `p`).  Its balancing
+    transformation balances the original system.  Systems with `m, p <= n` are returned
+    unchanged (`D` dropped).
 
     Examples
     --------
@@ -346,31 +349,31 @@ def balanced_truncation(
     ----------
     sys : StateSpace
         Continuous or discrete time.  An unstable system is split additively
-        (:func:`hankelid.decomposition.stable_unstable_split`): the unstable part is kept
-        whole and the stable part reduced; ``order`` counts all states.
+        ([`hankelid.decomposition.stable_unstable_split`][hankelid.decomposition.stable_unstable_split]): the
+        unstable part is kept whole and the stable part reduced; `order` counts all states.
     order : int, optional
-        Number of states to keep, ``n_unstable <= order <= n`` (and ``order >= 1``).
+        Number of states to keep, `n_unstable <= order <= n` (and `order >= 1`).
     tol : float, optional
-        Used when ``order`` is None: the smallest order whose bound
-        ``2 * sum(distinct discarded HSVs)`` is ``<= tol``.  When both are None, every HSV
-        above ``n * eps * sigma_1`` is kept (a numerically minimal realization).
+        Used when `order` is None: the smallest order whose bound
+        `2 * sum(distinct discarded HSVs)` is `<= tol`.  When both are None, every HSV
+        above `n * eps * sigma_1` is kept (a numerically minimal realization).
     method : {"sr", "bfsr"}
         Square-root method (balanced reduced model) or balancing-free square-root method
         (same transfer function, better-conditioned projection).
     match_dc : bool
-        Singular perturbation approximation: the DC gain (``G(0)`` continuous, ``G(1)``
+        Singular perturbation approximation: the DC gain (`G(0)` continuous, `G(1)`
         discrete) is preserved; the same error bound holds.
     gramians : {"exact", "empirical"}
-        ``"empirical"`` estimates the Gramian factors from simulations with
-        ``hankelid.empirical.empirical_gramian_factors(sys, **estimator_options)``, run on
+        `"empirical"` estimates the Gramian factors from simulations with
+        `hankelid.empirical.empirical_gramian_factors(sys, **estimator_options)`, run on
         the channel-compressed system of [`compress_channels`][hankelid.truncation.compress_channels]
-        so that wide systems (``m`` or ``p`` above ``n``) cost no more than square ones
-        (recorded inputs ``inputs=(U, V)`` drive the system itself); the result then also
-        carries ``hsv_exact`` and ``hsv_error``.
+        so that wide systems (`m` or `p` above `n`) cost no more than square ones
+        (recorded inputs `inputs=(U, V)` drive the system itself); the result then also
+        carries `hsv_exact` and `hsv_error`.
     offset : float, default 1e-8
-        Stability margin used to classify poles (see :func:`hankelid.hsv`).
+        Stability margin used to classify poles (see [`hankelid.hsv`][hankelid.gramians.hsv]).
     **estimator_options
-        Passed to the empirical estimator (only with ``gramians="empirical"``).
+        Passed to the empirical estimator (only with `gramians="empirical"`).
 
     Returns
     -------
@@ -379,18 +382,18 @@ def balanced_truncation(
     Notes
     -----
     In continuous time the truncated model of the square-root method is itself balanced,
-    with Gramians ``diag(sigma_1..sigma_r)``; in discrete time truncation yields a stable
-    but not balanced model (``A11 Sigma1 A11^T + B1 B1^T != Sigma1``), whereas singular
-    perturbation (``match_dc=True``) stays balanced in both domains.  Orders above the
-    numerically minimal order (HSVs below ``n * eps * sigma_1``) are lowered to it with a
+    with Gramians `diag(sigma_1..sigma_r)`; in discrete time truncation yields a stable
+    but not balanced model (`A11 Sigma1 A11^T + B1 B1^T != Sigma1`), whereas singular
+    perturbation (`match_dc=True`) stays balanced in both domains.  Orders above the
+    numerically minimal order (HSVs below `n * eps * sigma_1`) are lowered to it with a
     warning.  With empirical Gramians the bound is computed from the estimated HSVs and is
-    only as good as the estimate (see ``hsv_error``).
+    only as good as the estimate (see `hsv_error`).
 
     Raises
     ------
     ValueError
-        Bad ``order``/``tol``/``method``/``gramians``, both ``order`` and ``tol`` given,
-        ``order`` below the number of unstable modes, or estimator options with exact
+        Bad `order`/`tol`/`method`/`gramians`, both `order` and `tol` given,
+        `order` below the number of unstable modes, or estimator options with exact
         Gramians.
 
     Examples

@@ -1,10 +1,11 @@
 """Experiment harness: tasks, training, statistics, reports and the hankelid-bench CLI.
 
-Modules: :mod:`.tasks` (DFA, parity, character LM), :mod:`.longctx` (QuALITY / QMSum /
-NarrativeQA evaluation), :mod:`.metrics`, :mod:`.stats`, :mod:`.base_model` (the cached frozen
-base), :mod:`.methods` (iso-parameter HRM / LoRA / DoRA / SSMLoRA), :mod:`.train`,
-:mod:`.analysis`, :mod:`.config`, :mod:`.runner` (resumable grids), :mod:`.report`, :mod:`.ddp`,
-:mod:`.demo` and :mod:`.cli`.
+Modules: [`tasks`][hankelid_bench.tasks] (DFA, parity, character LM), `longctx` (QuALITY / QMSum /
+NarrativeQA evaluation), [`metrics`][hankelid_bench.metrics], [`stats`][hankelid_bench.stats],
+[`base_model`][hankelid_bench.base_model] (the cached frozen base), [`methods`][hankelid_bench.methods]
+(iso-parameter HRM / LoRA / DoRA / SSMLoRA), [`train`][hankelid_bench.train], `analysis`, `config`,
+[`runner`][hankelid_bench.runner] (resumable grids), [`report`][hankelid_bench.report], `ddp`, `demo` and
+`cli`.
 """
 
 from __future__ import annotations

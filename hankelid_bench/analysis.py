@@ -1,9 +1,9 @@
 """Post-training analysis of HRM adapters: gates, eigenvalue spectra, memory length, Hankel spectra.
 
 For each adapter layer the trained adapter is converted to a discrete state-space model with
-:func:`hankelid_torch.to_state_space` (MLP input -> the adapter's additive output, gate
-included). Reported per layer: the gate alpha, the spectral radius ``rho = max |eig(Ā)|``, the
-effective memory length ``-1 / ln(rho)`` (steps for the slowest mode to decay by a factor e) and
+[`hankelid_torch.to_state_space`][hankelid_torch.bridge.to_state_space] (MLP input -> the adapter's additive
+output, gate included). Reported per layer: the gate alpha, the spectral radius `rho = max |eig(Ā)|`, the
+effective memory length `-1 / ln(rho)` (steps for the slowest mode to decay by a factor e) and
 the leading Hankel singular values.
 """
 
@@ -19,7 +19,7 @@ __all__ = ["analyze_adapters", "memory_length"]
 
 
 def memory_length(rho: float) -> float:
-    """Steps for a mode of magnitude ``rho`` to decay by a factor e: ``-1 / ln(rho)``.
+    """Steps for a mode of magnitude `rho` to decay by a factor e: `-1 / ln(rho)`.
 
     Examples
     --------
@@ -36,7 +36,7 @@ def memory_length(rho: float) -> float:
 
 
 def analyze_adapters(model: torch.nn.Module, top: int = 16) -> list[dict[str, Any]]:
-    """Per-layer analysis of every HRM adapter in ``model`` (``[]`` if it has none).
+    """Per-layer analysis of every HRM adapter in `model` (`[]` if it has none).
 
     Parameters
     ----------
@@ -47,7 +47,7 @@ def analyze_adapters(model: torch.nn.Module, top: int = 16) -> list[dict[str, An
     Returns
     -------
     list of dict
-        ``layer``, ``gate``, ``rho``, ``memory``, ``hsv`` for each adapter layer.
+        `layer`, `gate`, `rho`, `memory`, `hsv` for each adapter layer.
 
     Examples
     --------

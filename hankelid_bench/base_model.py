@@ -1,20 +1,20 @@
-"""The frozen base model: a small byte-level ``MistralForCausalLM`` pre-trained once and cached.
+"""The frozen base model: a small byte-level `MistralForCausalLM` pre-trained once and cached.
 
-Pre-training uses a *generic mixture*: windows of the ``"pretrain"`` half of the embedded English
-corpus (:func:`.tasks.pydoc_corpus`) and, in a fraction ``synthetic_frac`` of the rows, DFA and
-parity strings whose answers are masked out of the loss. The base model thus knows the byte
+Pre-training uses a *generic mixture*: windows of the `"pretrain"` half of the embedded English
+corpus ([`tasks.pydoc_corpus`][hankelid_bench.tasks.pydoc_corpus]) and, in a fraction `synthetic_frac` of the
+rows, DFA and parity strings whose answers are masked out of the loss. The base model thus knows the byte
 inventory and the prompt formats — so adaptation measures state tracking, not vocabulary
 learning — but it never sees a scored answer or a topic of the character-LM task.
 
-The pre-training length ``seq_len`` should be the evaluation length of the character-LM task: a
+The pre-training length `seq_len` should be the evaluation length of the character-LM task: a
 base model evaluated beyond the positions it was trained on measures length extrapolation, which
-favours methods that adapt attention. ``sliding_window`` (Mistral's windowed attention) bounds
-what attention can see: ``layers`` x ``sliding_window`` positions back at most. ``formats`` names
+favours methods that adapt attention. `sliding_window` (Mistral's windowed attention) bounds
+what attention can see: `layers` x `sliding_window` positions back at most. `formats` names
 the synthetic prompt formats mixed in (answers masked).
 [`base_quality`][hankelid_bench.base_model.base_quality] measures the result.
 
-Any local HuggingFace checkpoint can replace it (``--base-model PATH``); bytes are then mapped to
-the tokenizer's byte-fallback tokens ``<0x00>``..``<0xFF>`` (as in Mistral / Llama tokenizers).
+Any local HuggingFace checkpoint can replace it (`--base-model PATH`); bytes are then mapped to
+the tokenizer's byte-fallback tokens `<0x00>`..`<0xFF>` (as in Mistral / Llama tokenizers).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class BaseModelSpec:
 
     @property
     def format_list(self) -> list[str]:
-        """The synthetic formats as a list (``formats`` is a comma-separated string)."""
+        """The synthetic formats as a list (`formats` is a comma-separated string)."""
         return [f.strip() for f in self.formats.split(",") if f.strip()]
 
     @classmethod
@@ -145,7 +145,7 @@ class ByteCodec:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any) -> ByteCodec:
-        """Use a tokenizer's byte-fallback tokens ``<0xNN>``; ``ValueError`` if it has none."""
+        """Use a tokenizer's byte-fallback tokens `<0xNN>`; `ValueError` if it has none."""
         ids = tokenizer.convert_tokens_to_ids([f"<0x{b:02X}>" for b in range(256)])
         unk = getattr(tokenizer, "unk_token_id", None)
         if any(i is None or i == unk for i in ids):
@@ -154,19 +154,19 @@ class ByteCodec:
         return cls(np.asarray(ids, dtype=np.int64), int(pad))
 
     def encode(self, values: np.ndarray) -> np.ndarray:
-        """Map byte ids to token ids, leaving ``IGNORE`` (-100) entries alone."""
+        """Map byte ids to token ids, leaving `IGNORE` (-100) entries alone."""
         values = np.asarray(values, dtype=np.int64)
         out = self.table[np.where(values == IGNORE, 0, values)]
         return np.where(values == IGNORE, IGNORE, out)
 
 
 def default_cache_dir() -> Path:
-    """``$HANKELID_CACHE`` or ``~/.cache/hankelid``."""
+    """`$HANKELID_CACHE` or `~/.cache/hankelid`."""
     return Path(os.environ.get("HANKELID_CACHE", Path.home() / ".cache" / "hankelid"))
 
 
 def build_model(spec: BaseModelSpec) -> torch.nn.Module:
-    """A freshly initialised byte-level ``MistralForCausalLM`` (seeded by ``spec.seed``).
+    """A freshly initialised byte-level `MistralForCausalLM` (seeded by `spec.seed`).
 
     Examples
     --------
@@ -224,7 +224,7 @@ def pretrain(
 ) -> torch.nn.Module:
     """Pre-train a base model on the generic mixture (see the module docstring).
 
-    ``history``, if given, receives ``{"step", "loss"}`` every 10 steps (and at the end).
+    `history`, if given, receives `{"step", "loss"}` every 10 steps (and at the end).
     """
     from tqdm.auto import tqdm
 
@@ -257,17 +257,17 @@ def load_base_model(
     device: str = "cpu",
     progress: bool = True,
 ) -> tuple[torch.nn.Module, ByteCodec, str]:
-    """The base model: a local checkpoint given by ``path``, or the cached pre-trained default.
+    """The base model: a local checkpoint given by `path`, or the cached pre-trained default.
 
     Parameters
     ----------
     spec : BaseModelSpec, optional
-        Used when ``path`` is None; the model is pre-trained once and cached under
-        ``cache_dir/base-<spec.key()>``.
+        Used when `path` is None; the model is pre-trained once and cached under
+        `cache_dir/base-<spec.key()>`.
     path : str or Path, optional
         Any local HuggingFace causal-LM checkpoint (never downloaded).
     cache_dir : str or Path, optional
-        Defaults to :func:`default_cache_dir`.
+        Defaults to [`default_cache_dir`][hankelid_bench.base_model.default_cache_dir].
 
     Returns
     -------
@@ -313,7 +313,7 @@ def load_base_model(
 
 
 def pretrain_history(name: str, cache_dir: str | Path | None = None) -> list[dict[str, float]]:
-    """The pre-training loss curve cached with base model ``name`` (``[]`` if not recorded).
+    """The pre-training loss curve cached with base model `name` (`[]` if not recorded).
 
     Examples
     --------
@@ -341,7 +341,7 @@ def base_quality(
     model, codec
         The base model and its byte codec.
     lengths : list of int
-        Window lengths ``T`` (the pre-training length and every evaluated ``T``): a base that is
+        Window lengths `T` (the pre-training length and every evaluated `T`): a base that is
         much worse at the evaluation length than at its training length extrapolates.
     n : int
         Test windows per length.

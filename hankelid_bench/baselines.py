@@ -2,12 +2,12 @@ r"""Exact shortcut baselines of the automaton tasks: what can be predicted witho
 
 A random DFA forgets its start state: after many uniformly random symbols the final state depends
 mostly on the transition table and on the last few symbols. The *Bayes-optimal* predictor that
-sees the table and the last ``j`` symbols (not the earlier ones) is computed exactly: with
+sees the table and the last `j` symbols (not the earlier ones) is computed exactly: with
 \( P = \frac{1}{m} \sum_c \Pi_c \) the chain's transition matrix (\( \Pi_c \) the 0/1 matrix of
 symbol \( c \)), the state before the suffix is distributed as \( \pi = e_{\mathrm{start}}^\top
 P^{T-j} \); the suffix maps it deterministically, so the final state has the push-forward law
 \( q \) of \( \pi \), and the predictor answers \( \arg\max q \). Its expected accuracy given the
-table and suffix is \( \max q \). ``j = 0`` is the table-only predictor.
+table and suffix is \( \max q \). `j = 0` is the table-only predictor.
 
 An adapted model that scores at or below these numbers has not shown state tracking. For the
 permutation task ([`PermTask`][hankelid_bench.tasks.PermTask]) every such baseline sits at
@@ -27,15 +27,15 @@ __all__ = ["chance_level", "shortcut_baselines", "suffix_posterior"]
 
 
 def suffix_posterior(table: np.ndarray, symbols: np.ndarray, last: int, start: int = 0) -> np.ndarray:
-    """Law of the final state given the table and the last ``last`` symbols (uniform symbols before).
+    """Law of the final state given the table and the last `last` symbols (uniform symbols before).
 
     Parameters
     ----------
     table : ndarray of int, shape (n, k, m)
-        ``table[i, s, c]``: next state of automaton ``i`` from ``s`` on symbol ``c``.
+        `table[i, s, c]`: next state of automaton `i` from `s` on symbol `c`.
     symbols : ndarray of int, shape (n, T)
     last : int
-        Number of trailing symbols the predictor sees (``0 <= last <= T``).
+        Number of trailing symbols the predictor sees (`0 <= last <= T`).
     start : int
         Start state.
 
@@ -96,24 +96,24 @@ def chance_level(task: Task) -> float | None:
 def shortcut_baselines(
     task: Task, n: int, lasts: Sequence[int] = (0, 1, 2, 4, 8), split: str = "test"
 ) -> dict[str, Any] | None:
-    """Exact shortcut baselines on the fixed ``split`` set of an automaton task.
+    """Exact shortcut baselines on the fixed `split` set of an automaton task.
 
     Parameters
     ----------
     task : Task
-        A task with an ``automaton(tokens)`` method (``dfa``, ``perm``); others give ``None``.
+        A task with an `automaton(tokens)` method (`dfa`, `perm`); others give `None`.
     n : int
         Size of the evaluation set (the same samples the models are scored on).
     lasts : sequence of int
-        Suffix lengths ``j`` (values above ``T`` are skipped).
+        Suffix lengths `j` (values above `T` are skipped).
     split : {"test", "val"}
 
     Returns
     -------
     dict or None
-        ``{j: {"accuracy": a, "expected": e}}`` under key ``"suffix"``: ``accuracy`` is the Bayes
-        predictor's accuracy on the fixed set, ``expected`` the mean of \\( \\max q \\) (its
-        exact expected accuracy given each sample's table and suffix); plus ``"chance"``.
+        `{j: {"accuracy": a, "expected": e}}` under key `"suffix"`: `accuracy` is the Bayes
+        predictor's accuracy on the fixed set, `expected` the mean of \\( \\max q \\) (its
+        exact expected accuracy given each sample's table and suffix); plus `"chance"`.
 
     Examples
     --------

@@ -1,15 +1,17 @@
-"""``hankelid-bench``: run experiment grids, write reports, list what exists, run the demo.
+"""`hankelid-bench`: run experiment grids, write reports, list what exists, run the demo.
 
-Examples::
+Examples:
 
-    hankelid-bench demo                                   # = make demo
-    hankelid-bench list
-    hankelid-bench run --config hankelid_bench/grids/main.toml --out runs/main
-    hankelid-bench run --tasks dfa:k=4,T=64 parity:T=64 --methods hrm lora dora ssmlora \\
-        --seeds 0 1 2 --steps 300 --out runs/quick          # flags override the config file
-    torchrun --nproc_per_node 2 -m hankelid_bench.cli run ...   # DDP
-    hankelid-bench report runs/main --reference lora
-    hankelid-bench longctx --format quality --data quality_dev.jsonl --base-model /models/mistral-7b
+```text
+hankelid-bench demo                                   # = make demo
+hankelid-bench list
+hankelid-bench run --config hankelid_bench/grids/main.toml --out runs/main
+hankelid-bench run --tasks dfa:k=4,T=64 parity:T=64 --methods hrm lora dora ssmlora \\
+    --seeds 0 1 2 --steps 300 --out runs/quick          # flags override the config file
+torchrun --nproc_per_node 2 -m hankelid_bench.cli run ...   # DDP
+hankelid-bench report runs/main --reference lora
+hankelid-bench longctx --format quality --data quality_dev.jsonl --base-model /models/mistral-7b
+```
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def _cmd_longctx(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``hankelid-bench``; returns the exit status.
+    """Entry point of `hankelid-bench`; returns the exit status.
 
     Examples
     --------

@@ -1,22 +1,24 @@
-"""Experiment configuration: spec strings, TOML files and the :class:`ExperimentConfig`.
+"""Experiment configuration: spec strings, TOML files and the `ExperimentConfig`.
 
-A task or method is written as ``name`` or ``name:key=value,key=value``, for example
-``dfa:k=4,T=64``, ``charlm:T=256,path=/data/enwik8``, ``hrm:init=s4d`` or ``hrm:reduce_to=8``.
-Values are parsed as int, float, bool (``true``/``false``) or left as strings. A TOML file holds
-the same fields as :class:`ExperimentConfig` (see ``hankelid_bench/grids/*.toml``)::
+A task or method is written as `name` or `name:key=value,key=value`, for example
+`dfa:k=4,T=64`, `charlm:T=256,path=/data/enwik8`, `hrm:init=s4d` or `hrm:reduce_to=8`.
+Values are parsed as int, float, bool (`true`/`false`) or left as strings. A TOML file holds
+the same fields as `ExperimentConfig` (see `hankelid_bench/grids/*.toml`):
 
-    protocol = "adapt"            # or "scratch": fresh model, all parameters trainable
-    seeds = [0, 1, 2]
-    base_seeds = [0, 1]           # pre-training seeds of the base model (a grid axis; default [base.seed])
-    reference_rank = 4
-    tasks = ["dfa:k=4,T=64", "parity:T=64", "charlm:T=256"]
-    methods = ["hrm", "lora", "dora", "ssmlora"]
-    [train]                       # TrainConfig fields
-    steps = 300
-    lr_grid = [1e-3, 3e-3, 1e-2, 3e-2]   # per-cell selection on the validation split
-    gate_lr_grid = [1e-2, 3e-2]          # gates' own rates (methods with gates only)
-    [base]                        # BaseModelSpec fields
-    steps = 300
+```text
+protocol = "adapt"            # or "scratch": fresh model, all parameters trainable
+seeds = [0, 1, 2]
+base_seeds = [0, 1]           # pre-training seeds of the base model (a grid axis; default [base.seed])
+reference_rank = 4
+tasks = ["dfa:k=4,T=64", "parity:T=64", "charlm:T=256"]
+methods = ["hrm", "lora", "dora", "ssmlora"]
+[train]                       # TrainConfig fields
+steps = 300
+lr_grid = [1e-3, 3e-3, 1e-2, 3e-2]   # per-cell selection on the validation split
+gate_lr_grid = [1e-2, 3e-2]          # gates' own rates (methods with gates only)
+[base]                        # BaseModelSpec fields
+steps = 300
+```
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _parse_value(text: str) -> Any:
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split ``name:key=value,...`` into the name and a dict of parsed values.
+    """Split `name:key=value,...` into the name and a dict of parsed values.
 
     Examples
     --------
@@ -69,7 +71,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def format_spec(name: str, options: dict[str, Any]) -> str:
-    """Inverse of :func:`parse_spec` (options in the given order).
+    """Inverse of `parse_spec` (options in the given order).
 
     Examples
     --------
@@ -125,7 +127,7 @@ class ExperimentConfig:
 
     @property
     def base_seed_list(self) -> list[int]:
-        """The pre-training seeds: ``base_seeds``, or ``[base.seed]``."""
+        """The pre-training seeds: `base_seeds`, or `[base.seed]`."""
         return list(self.base_seeds) if self.base_seeds is not None else [self.base.seed]
 
     def cells(self) -> list[tuple[str, str, int, int]]:
@@ -143,7 +145,7 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> ExperimentConfig:
-        """A copy with top-level fields, ``train_<field>`` or ``base_<field>`` replaced (None = keep).
+        """A copy with top-level fields, `train_<field>` or `base_<field>` replaced (None = keep).
 
         Examples
         --------
@@ -172,7 +174,7 @@ class ExperimentConfig:
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read an :class:`ExperimentConfig` from a TOML file.
+    """Read an `ExperimentConfig` from a TOML file.
 
     Raises
     ------

@@ -1,9 +1,9 @@
-"""Distributed data parallel helpers: launch under ``torchrun`` or ``accelerate launch``.
+"""Distributed data parallel helpers: launch under `torchrun` or `accelerate launch`.
 
-Both launchers set ``WORLD_SIZE`` / ``RANK`` / ``LOCAL_RANK`` / ``MASTER_ADDR``; when they are
+Both launchers set `WORLD_SIZE` / `RANK` / `LOCAL_RANK` / `MASTER_ADDR`; when they are
 present the harness joins a process group (NCCL on CUDA, gloo otherwise), wraps each model in
-``DistributedDataParallel``, draws different training batches on each rank (so the global batch is
-``world_size * batch_size``), shards evaluation and sums its counts with ``all_reduce``. Only
+`DistributedDataParallel`, draws different training batches on each rank (so the global batch is
+`world_size * batch_size`), shards evaluation and sums its counts with `all_reduce`. Only
 rank 0 writes results.
 """
 
@@ -19,7 +19,7 @@ __all__ = ["Dist", "all_reduce_sum", "init_distributed"]
 
 @dataclass(frozen=True)
 class Dist:
-    """The process's place in the job (``world_size == 1`` when not distributed)."""
+    """The process's place in the job (`world_size == 1` when not distributed)."""
 
     rank: int = 0
     world_size: int = 1
@@ -47,7 +47,7 @@ def init_distributed(device: str = "cpu") -> Dist:
     Parameters
     ----------
     device : str
-        ``cuda`` selects NCCL and pins ``cuda:LOCAL_RANK``; anything else uses gloo.
+        `cuda` selects NCCL and pins `cuda:LOCAL_RANK`; anything else uses gloo.
 
     Returns
     -------

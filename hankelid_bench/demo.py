@@ -1,15 +1,15 @@
-"""``hankelid-bench demo`` (``make demo``): HRM vs iso-parameter LoRA on the embedded defaults.
+"""`hankelid-bench demo` (`make demo`): HRM vs iso-parameter LoRA on the embedded defaults.
 
 Pre-trains (once, cached) the small byte-level Mistral base model at 128 tokens, then adapts it
 with HRM (Hankel init, MLP site) and with LoRA on q,v at the same trainable-parameter count, on DFA
 state tracking (k = 4, short T) and on the embedded character-level corpus at T = 128 (the
 pre-training length), 2 seeds each. Each run picks its learning rate from a small grid on the
 validation split. Prints the results table — selected rates, constant predictors flagged — with
-the exact shortcut baselines of the DFA task beside it, and writes ``report.md`` with figures.
+the exact shortcut baselines of the DFA task beside it, and writes `report.md` with figures.
 About five minutes on two CPU cores.
 
 The two methods adapt different sites (MLP vs attention): the demo shows the harness, not a
-site-controlled comparison — the ``sites`` and ``main`` grids are.
+site-controlled comparison — the `sites` and `main` grids are.
 """
 
 from __future__ import annotations

@@ -1,21 +1,23 @@
 """Long-context QA / summarisation evaluation on user-supplied local files (never downloaded).
 
-Accepted formats (JSON Lines, one object per line; ``.json`` files holding a list also work):
+Accepted formats (JSON Lines, one object per line; `.json` files holding a list also work):
 
-QuALITY (``quality``)
-    ``{"article": str, "questions": [{"question": str, "options": [str, ...], "gold_label": int}]}``
-    with ``gold_label`` 1-based, as in the official release. Metric: accuracy, choosing the option
+QuALITY (`quality`)
+:   `{"article": str, "questions": [{"question": str, "options": [str, ...], "gold_label": int}]}`
+    with `gold_label` 1-based, as in the official release. Metric: accuracy, choosing the option
     with the highest mean per-byte log-likelihood given article and question.
-QMSum (``qmsum``)
-    ``{"meeting_transcripts": [{"speaker": str, "content": str}], "general_query_list": [{"query",
-    "answer"}], "specific_query_list": [{"query", "answer", ...}]}``. Metrics: ROUGE-1/2/L of a
+
+QMSum (`qmsum`)
+:   `{"meeting_transcripts": [{"speaker": str, "content": str}], "general_query_list": [{"query",
+    "answer"}], "specific_query_list": [{"query", "answer", ...}]}`. Metrics: ROUGE-1/2/L of a
     greedy continuation.
-NarrativeQA (``narrativeqa``)
-    ``{"document": str | {"text"|"summary": ...}, "question": str | {"text": str},
-    "answers": [str | {"text": str}]}`` (the flattened HF layout). Metrics: token F1 and ROUGE-L
+
+NarrativeQA (`narrativeqa`)
+:   `{"document": str | {"text"|"summary": ...}, "question": str | {"text": str},
+    "answers": [str | {"text": str}]}` (the flattened HF layout). Metrics: token F1 and ROUGE-L
     against the best reference.
 
-Contexts are truncated from the left to fit ``max_length`` bytes with the question and answer,
+Contexts are truncated from the left to fit `max_length` bytes with the question and answer,
 because the question must stay in view.
 """
 
@@ -39,7 +41,7 @@ FORMATS = ("quality", "qmsum", "narrativeqa")
 
 @dataclass(frozen=True)
 class LongContextExample:
-    """One question over a long context: multiple choice (``options``/``gold``) or free-form."""
+    """One question over a long context: multiple choice (`options`/`gold`) or free-form."""
 
     context: str
     question: str
@@ -67,7 +69,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def load_longctx(path: str | Path, fmt: str) -> list[LongContextExample]:
-    """Read a local QuALITY / QMSum / NarrativeQA file into :class:`LongContextExample` objects.
+    """Read a local QuALITY / QMSum / NarrativeQA file into `LongContextExample` objects.
 
     Raises
     ------
@@ -169,8 +171,8 @@ def evaluate_longctx(
     Returns
     -------
     dict
-        ``accuracy`` for multiple-choice examples; ``rouge1``, ``rouge2``, ``rougeL`` and
-        ``token_f1`` (best over references) for free-form ones; ``n`` examples.
+        `accuracy` for multiple-choice examples; `rouge1`, `rouge2`, `rougeL` and
+        `token_f1` (best over references) for free-form ones; `n` examples.
     """
     if not examples:
         raise ValueError("no examples to evaluate")

@@ -1,52 +1,52 @@
 """Adaptation methods at matched trainable-parameter counts.
 
-The *reference tier* is LoRA of rank ``reference_rank`` on ``q_proj`` and ``v_proj``. Every other
+The *reference tier* is LoRA of rank `reference_rank` on `q_proj` and `v_proj`. Every other
 method is sized to the same number of trainable parameters: HRM through
-:func:`hankelid_torch.match_parameters` (within 0.1 % where shapes allow), LoRA on the MLP, DoRA
-and SSMLoRA by choosing the rank whose count is closest. The achieved count and its relative gap
-are returned and recorded with every run.
+[`hankelid_torch.match_parameters`][hankelid_torch.params.match_parameters] (within 0.1 % where shapes allow),
+LoRA on the MLP, DoRA and SSMLoRA by choosing the rank whose count is closest. The achieved count and its
+relative gap are returned and recorded with every run.
 
 ==========  ============================================================================
 name        what is trained
 ==========  ============================================================================
-hrm         HRM adapters beside the MLP blocks (options go to ``HRMConfig``: init, ...;
-            an explicit ``d_state`` skips the matching)
-hrm_attn    HRM adapters at the attention sites (``site="attention"``)
+hrm         HRM adapters beside the MLP blocks (options go to `HRMConfig`: init, ...;
+            an explicit `d_state` skips the matching)
+hrm_attn    HRM adapters at the attention sites (`site="attention"`)
 lora        LoRA on q_proj, v_proj (the reference tier)
 lora_mlp    LoRA on gate_proj, up_proj, down_proj
 dora        DoRA (weight-decomposed LoRA) on q_proj, v_proj
 dora_mlp    DoRA on gate_proj, up_proj, down_proj
 ssmlora     SSMLoRA (interval-sparse q/v insertion, as published)
-none        nothing (zero-shot base in ``adapt``; the plain transformer in ``scratch``)
+none        nothing (zero-shot base in `adapt`; the plain transformer in `scratch`)
 full        every base parameter (full fine-tuning)
 ==========  ============================================================================
 
-Harness options, valid for every method and not passed on: ``rank`` (overrides matching for the
-LoRA family), ``reduce_to`` / ``reduce_gramians`` / ``finetune_steps`` (two-phase HRM, see
-[`runner`][hankelid_bench.runner]), ``hankel_inputs=task`` with ``hankel_samples`` (HRM with
-``init=hankel``: redo the Hankel init with the data Gramian of ``hankel_samples`` training
+Harness options, valid for every method and not passed on: `rank` (overrides matching for the
+LoRA family), `reduce_to` / `reduce_gramians` / `finetune_steps` (two-phase HRM, see
+[`runner`][hankelid_bench.runner]), `hankel_inputs=task` with `hankel_samples` (HRM with
+`init=hankel`: redo the Hankel init with the data Gramian of `hankel_samples` training
 sequences, default 64, recorded through the frozen model;
 [`hankel_init_from_data`][hankelid_torch.data_init.hankel_init_from_data]), and:
 
-- ``lr_scale``: multiplies the method's learning rates (and every candidate of a learning-rate grid);
-- ``b_std`` (HRM): rescale the input matrix ``B`` to entries of standard deviation ``b_std``
-  (the adapters draw ``B ~ N(0, 1/D_in)``; the HRM paper uses ``N(0, 1)``);
-- ``reduce_hsv_ratio`` (HRM): two-phase reduction keeping, per adapter, the states whose Hankel
-  singular value is at least this fraction of the largest (instead of a fixed ``reduce_to``);
-- ``finetune`` = ``full`` (default) or ``gate``: what the fine-tuning after reduction trains;
-- ``equal_steps``: the two phases share the cell's step budget (``steps - finetune_steps`` before
+- `lr_scale`: multiplies the method's learning rates (and every candidate of a learning-rate grid);
+- `b_std` (HRM): rescale the input matrix `B` to entries of standard deviation `b_std`
+  (the adapters draw `B ~ N(0, 1/D_in)`; the HRM paper uses `N(0, 1)`);
+- `reduce_hsv_ratio` (HRM): two-phase reduction keeping, per adapter, the states whose Hankel
+  singular value is at least this fraction of the largest (instead of a fixed `reduce_to`);
+- `finetune` = `full` (default) or `gate`: what the fine-tuning after reduction trains;
+- `equal_steps`: the two phases share the cell's step budget (`steps - finetune_steps` before
   the reduction), and the reported value is the final, reduced and fine-tuned model's;
-- ``recipe=paper`` (HRM): the HRM paper's recipe, expanded by
+- `recipe=paper` (HRM): the HRM paper's recipe, expanded by
   [`expand_recipe`][hankelid_bench.methods.expand_recipe] — a full-order S4D adapter
-  (``d_state=32``, ``init=s4d``, ``parametrization=s4d``, ``dt_min=1e-4``, ``b_std=1``,
-  ``gate_init=0.01``, learning rate x 2.5), balanced truncation at HSV / sigma_1 >= 0.01, then
+  (`d_state=32`, `init=s4d`, `parametrization=s4d`, `dt_min=1e-4`, `b_std=1`,
+  `gate_init=0.01`, learning rate x 2.5), balanced truncation at HSV / sigma_1 >= 0.01, then
   gate-only fine-tuning, at equal total steps. Explicit options override the recipe's (e.g.
-  ``hrm:recipe=paper,finetune=full``). Its trainable count is the full-order one: it is not
-  iso-parameter, and the record says so (``param_gap``).
+  `hrm:recipe=paper,finetune=full`). Its trainable count is the full-order one: it is not
+  iso-parameter, and the record says so (`param_gap`).
 
-The ``parametrization`` option of HRM (``s4d`` or ``modal``) is independent of ``init`` wherever
-both exist (``init=hankel`` needs ``modal``): ``hrm:init=s4d,parametrization=modal`` starts from the
-same system as ``hrm:init=s4d`` and differs only in how training moves it.
+The `parametrization` option of HRM (`s4d` or `modal`) is independent of `init` wherever
+both exist (`init=hankel` needs `modal`): `hrm:init=s4d,parametrization=modal` starts from the
+same system as `hrm:init=s4d` and differs only in how training moves it.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ _MLP = ["gate_proj", "up_proj", "down_proj"]
 
 
 def expand_recipe(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Options with ``recipe=...`` expanded (explicit options win); other options unchanged.
+    """Options with `recipe=...` expanded (explicit options win); other options unchanged.
 
     Examples
     --------
@@ -141,7 +141,7 @@ def _rescale_input_matrices(model: torch.nn.Module, b_std: float) -> None:
 
 
 def count_trainable(model: torch.nn.Module) -> int:
-    """Number of trainable parameters (``requires_grad``).
+    """Number of trainable parameters (`requires_grad`).
 
     Examples
     --------
@@ -152,7 +152,7 @@ def count_trainable(model: torch.nn.Module) -> int:
 
 
 def reference_lora_config(rank: int) -> Any:
-    """The reference tier: LoRA of ``rank`` on q_proj and v_proj, alpha = 2 * rank, no dropout.
+    """The reference tier: LoRA of `rank` on q_proj and v_proj, alpha = 2 * rank, no dropout.
 
     Examples
     --------
@@ -175,7 +175,7 @@ def _skeleton(model: torch.nn.Module) -> torch.nn.Module:
 
 @contextlib.contextmanager
 def quiet_peft() -> Iterator[None]:
-    """Silence transformers' ``is_gradient_checkpointing`` FutureWarning inside the block.
+    """Silence transformers' `is_gradient_checkpointing` FutureWarning inside the block.
 
     transformers 5 deprecates the property PEFT still reads when it wraps a model: one warning per
     wrapped model (dozens per cell while matching parameter counts), noise in every grid log.
@@ -289,9 +289,9 @@ def check_method(name: str, options: dict[str, Any] | None = None) -> None:
     Parameters
     ----------
     name : str
-        A key of :data:`METHODS`.
+        A key of `METHODS`.
     options : dict, optional
-        The spec's options (``hrm:d_state=8`` gives ``{"d_state": 8}``).
+        The spec's options (`hrm:d_state=8` gives `{"d_state": 8}`).
 
     Raises
     ------
@@ -357,33 +357,33 @@ def apply_method(
     seed: int = 0,
     all_trainable: bool = False,
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Attach method ``name`` to a copy of ``base``, sized to the reference tier.
+    """Attach method `name` to a copy of `base`, sized to the reference tier.
 
     Parameters
     ----------
     base : torch.nn.Module
         The (frozen) base causal LM; it is deep-copied, never modified.
     name : str
-        A key of :data:`METHODS`.
+        A key of `METHODS`.
     options : dict, optional
-        Method options; harness options (:data:`HARNESS_OPTIONS`) other than ``rank`` are ignored here.
+        Method options; harness options (`HARNESS_OPTIONS`) other than `rank` are ignored here.
     reference_rank : int
         Rank of the reference LoRA tier on q_proj, v_proj.
     seed : int
-        Seeds the adapter initialisation (``torch.manual_seed``; HRM also receives ``seed``).
+        Seeds the adapter initialisation (`torch.manual_seed`; HRM also receives `seed`).
     all_trainable : bool
-        The ``scratch`` protocol: every parameter trainable, adapters included.
+        The `scratch` protocol: every parameter trainable, adapters included.
 
     Returns
     -------
     (model, info)
-        ``info`` holds ``trainable_params``, ``reference_params``, ``param_gap`` (relative) and
-        ``config`` (the adapter config's repr, or None).
+        `info` holds `trainable_params`, `reference_params`, `param_gap` (relative) and
+        `config` (the adapter config's repr, or None).
 
     Raises
     ------
     ValueError
-        If the method is unknown, or an option does not apply to it (``b_std`` without HRM).
+        If the method is unknown, or an option does not apply to it (`b_std` without HRM).
 
     Examples
     --------

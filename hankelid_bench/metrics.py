@@ -1,7 +1,7 @@
 """Evaluation metrics: accuracy, bits per character, token F1 and ROUGE-1/2/L.
 
 Text metrics follow the usual conventions: answers are normalised SQuAD-style (lower case, no
-punctuation, no articles ``a/an/the``, single spaces) before tokenising on whitespace; token F1
+punctuation, no articles `a/an/the`, single spaces) before tokenising on whitespace; token F1
 is the harmonic mean of bag-of-tokens precision and recall (Rajpurkar et al., 2016); ROUGE-N is
 the F1 of clipped n-gram overlap and ROUGE-L the F1 of the longest common subsequence (Lin, 2004),
 both without stemming. Against several references, the best score counts.
@@ -123,7 +123,7 @@ def rouge_l(prediction: str, reference: str) -> float:
 def best_over_references(
     metric: Callable[[str, str], float], prediction: str, references: Sequence[str]
 ) -> float:
-    """The best ``metric(prediction, reference)`` over several references.
+    """The best `metric(prediction, reference)` over several references.
 
     Examples
     --------

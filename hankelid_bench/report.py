@@ -1,4 +1,4 @@
-"""Markdown report with tables and plots from ``results.jsonl``.
+"""Markdown report with tables and plots from `results.jsonl`.
 
 Sections: the base model (pre-training length, bits per character at that length and at every
 evaluated T, loss curve), results per task (trainable parameters and the metric's mean ± sample std
@@ -55,9 +55,9 @@ def _fmt(values: list[float], digits: int = 4) -> str:
 
 
 def constant_note(records: list[dict[str, Any]]) -> str:
-    """A warning for a group of runs that are (or look like) constant predictors, else ``""``.
+    """A warning for a group of runs that are (or look like) constant predictors, else `""`.
 
-    Runs record ``constant_predictor`` (one class for every test sample); for older records
+    Runs record `constant_predictor` (one class for every test sample); for older records
     without it, identical accuracies over two or more seeds are flagged as suspect.
 
     Examples
@@ -125,7 +125,7 @@ def _rate(value: float | None) -> str:
 def lr_table(records: list[dict[str, Any]]) -> str | None:
     """Markdown table of the learning rates used per (task, method): selected rate -> number of runs.
 
-    ``None`` when no run selected its rate (no grid).
+    `None` when no run selected its rate (no grid).
 
     Examples
     --------
@@ -159,7 +159,7 @@ def shortcut_table(records: list[dict[str, Any]], n: int) -> str | None:
     """Markdown table of chance, majority class and the exact shortcut baselines per accuracy task.
 
     The baselines ([`shortcut_baselines`][hankelid_bench.baselines.shortcut_baselines]) are the
-    Bayes predictors that see the transition table and the last ``j`` symbols only, scored on the
+    Bayes predictors that see the transition table and the last `j` symbols only, scored on the
     same fixed test set.
     """
     from .baselines import chance_level, shortcut_baselines
@@ -186,7 +186,7 @@ def shortcut_table(records: list[dict[str, Any]], n: int) -> str | None:
 
 
 def base_table(run_dir: str | Path) -> str | None:
-    """Markdown table of the base models of a run (``base_quality.json``), or ``None``."""
+    """Markdown table of the base models of a run (`base_quality.json`), or `None`."""
     rows = read_base_quality(run_dir)
     if not rows:
         return None
@@ -248,14 +248,14 @@ def _ci(lo_hi: tuple[float, float]) -> str:
 
 
 def paired_table(records: list[dict[str, Any]], reference: str = "lora") -> str:
-    """Markdown table of paired comparisons of each method against ``reference``.
+    """Markdown table of paired comparisons of each method against `reference`.
 
     Rows are per task (pairs = base seeds x seeds) and pooled over the tasks sharing a metric
     (pairs = task x base seed x seed) — pooling leaves out every task where the method or the
     reference is flagged by [`constant_note`][hankelid_bench.report.constant_note] (a constant
     predictor's accuracy is a label frequency, not a result), and the row names the tasks left
-    out. ``diff`` is mean(method - reference) in the metric's units with Student-t and
-    percentile-bootstrap 95 % CIs; ``d_z`` the paired effect size; wins respect the metric's
+    out. `diff` is mean(method - reference) in the metric's units with Student-t and
+    percentile-bootstrap 95 % CIs; `d_z` the paired effect size; wins respect the metric's
     direction (lower bits per character wins).
     """
     lines = [
@@ -456,23 +456,23 @@ def _plot_pretraining(run_dir: Path, fig_dir: Path) -> list[str]:
 def write_report(
     run_dir: str | Path, *, reference: str = "lora", command: str | None = None, out: str | Path | None = None
 ) -> Path:
-    """Write ``report.md`` and ``figures/*.png`` for the results in ``run_dir``.
+    """Write `report.md` and `figures/*.png` for the results in `run_dir`.
 
     Parameters
     ----------
     run_dir : str or Path
-        Directory holding ``results.jsonl`` (and ``config.json``).
+        Directory holding `results.jsonl` (and `config.json`).
     reference : str
-        Method spec the paired comparisons are made against (``lora`` by default).
+        Method spec the paired comparisons are made against (`lora` by default).
     command : str, optional
         The command that produced the results, quoted in the report (default: from config.json).
     out : str or Path, optional
-        Report directory (default ``run_dir``).
+        Report directory (default `run_dir`).
 
     Returns
     -------
     Path
-        The written ``report.md``.
+        The written `report.md`.
 
     Raises
     ------

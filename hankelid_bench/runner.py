@@ -1,32 +1,34 @@
 """Run a grid of (task, method, seed, base seed) cells, resumably, one JSON line per finished cell.
 
-Output directory layout::
+Output directory layout:
 
-    results.jsonl       one record per finished cell (schema below); cells already present are skipped
-    config.json         the ExperimentConfig and the command line of the latest invocation
-    base_quality.json   per base model: its pre-training length, its bits per character on the
-                        character-LM test split at that length and at every evaluated T, and its
-                        pre-training loss curve
+```text
+results.jsonl       one record per finished cell (schema below); cells already present are skipped
+config.json         the ExperimentConfig and the command line of the latest invocation
+base_quality.json   per base model: its pre-training length, its bits per character on the
+                    character-LM test split at that length and at every evaluated T, and its
+                    pre-training loss curve
+```
 
-Record fields (``schema`` 2): ``task``, ``family``, ``task_params``, ``T``, ``metric``,
-``higher_is_better``, ``method``, ``method_name``, ``method_options`` (as written in the spec),
-``resolved_options`` (with ``recipe=...`` expanded), ``seed``, ``base_seed``, ``protocol``,
-``base``, ``trainable_params``, ``reference_params``, ``param_gap``, ``adapter_config``, ``steps``,
-``batch_size`` (global), ``lr`` and ``gate_lr`` (the rates used: selected ones under a grid),
-``lr_selection`` (null without a grid; else ``split``, ``selected`` and every candidate's
-``lr``, ``gate_lr``, validation score ``val`` and ``diverged``; under ``lr_select =
-"first_seed"`` the later seeds hold ``lr``, ``gate_lr`` and ``selected_on_seed`` instead),
-``value`` (test metric after training at the selected rate), ``value_before`` (before training),
-``nll``, ``eval_samples``,
-``constant_predictor`` (classification: the model gives one class for every test sample) and
-``top_prediction_frac``, ``history`` (step, loss, gates), ``analysis`` (per-layer HRM analysis or
-``[]``), ``reduced`` (two-phase results or null), ``diverged`` (null, or why training stopped:
-then ``value`` is null), ``wall_s``, ``device``, ``world_size``. Schema-1 records lack the
-fields added in 2; readers treat a missing ``base_seed`` as 0.
+Record fields (`schema` 2): `task`, `family`, `task_params`, `T`, `metric`,
+`higher_is_better`, `method`, `method_name`, `method_options` (as written in the spec),
+`resolved_options` (with `recipe=...` expanded), `seed`, `base_seed`, `protocol`,
+`base`, `trainable_params`, `reference_params`, `param_gap`, `adapter_config`, `steps`,
+`batch_size` (global), `lr` and `gate_lr` (the rates used: selected ones under a grid),
+`lr_selection` (null without a grid; else `split`, `selected` and every candidate's
+`lr`, `gate_lr`, validation score `val` and `diverged`; under `lr_select =
+"first_seed"` the later seeds hold `lr`, `gate_lr` and `selected_on_seed` instead),
+`value` (test metric after training at the selected rate), `value_before` (before training),
+`nll`, `eval_samples`,
+`constant_predictor` (classification: the model gives one class for every test sample) and
+`top_prediction_frac`, `history` (step, loss, gates), `analysis` (per-layer HRM analysis or
+`[]`), `reduced` (two-phase results or null), `diverged` (null, or why training stopped:
+then `value` is null), `wall_s`, `device`, `world_size`. Schema-1 records lack the
+fields added in 2; readers treat a missing `base_seed` as 0.
 
-Two-phase cells (``reduce_to`` or ``reduce_hsv_ratio``): ``value`` is the full-order model's test
-value, and ``reduced`` holds the reduced and fine-tuned values — unless ``equal_steps`` (the paper
-recipe), where the two phases share the step budget and ``value`` is the final model's.
+Two-phase cells (`reduce_to` or `reduce_hsv_ratio`): `value` is the full-order model's test
+value, and `reduced` holds the reduced and fine-tuned values — unless `equal_steps` (the paper
+recipe), where the two phases share the step budget and `value` is the final model's.
 Non-finite floats are written as null.
 """
 
@@ -73,7 +75,7 @@ SCHEMA = 2
 def cell_key(record: dict[str, Any]) -> tuple[str, str, int, str, int]:
     """The identity of a cell: (task label, method spec, seed, protocol, base seed).
 
-    Records written before the base seed was an axis have ``base_seed`` 0 (the default spec's).
+    Records written before the base seed was an axis have `base_seed` 0 (the default spec's).
     """
     return (
         record["task"],
@@ -85,7 +87,7 @@ def cell_key(record: dict[str, Any]) -> tuple[str, str, int, str, int]:
 
 
 def read_base_quality(out_dir: str | Path) -> list[dict[str, Any]]:
-    """The base-model quality records of a run directory (``[]`` if none): one per base model.
+    """The base-model quality records of a run directory (`[]` if none): one per base model.
 
     Examples
     --------
@@ -117,7 +119,7 @@ def _clean(value: Any) -> Any:
 
 
 def read_records(out_dir: str | Path) -> list[dict[str, Any]]:
-    """All records in ``out_dir/results.jsonl`` (``[]`` if absent); a torn last line is ignored.
+    """All records in `out_dir/results.jsonl` (`[]` if absent); a torn last line is ignored.
 
     Examples
     --------
@@ -158,10 +160,10 @@ def _test_eval_options(cfg: Any, device: Any, dist: Any) -> dict[str, Any]:
 
 
 def hsv_ratio_orders(model: torch.nn.Module, ratio: float) -> dict[str, int]:
-    """Per HRM adapter layer: the number of Hankel singular values ``>= ratio`` x the largest.
+    """Per HRM adapter layer: the number of Hankel singular values `>= ratio` x the largest.
 
     The orders of the paper's reduction rule (HSV / sigma_1 >= 0.01), for
-    [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters] (``order=`` a mapping). At least 1 per layer.
+    [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters] (`order=` a mapping). At least 1 per layer.
 
     Examples
     --------
@@ -184,7 +186,7 @@ def hsv_ratio_orders(model: torch.nn.Module, ratio: float) -> dict[str, int]:
 
 
 def _two_phase(model, task, codec, cfg, options, *, seed, device, dist, progress, lr) -> dict[str, Any]:
-    """Reduce the trained adapters by balanced truncation, score, fine-tune (``finetune_steps``)."""
+    """Reduce the trained adapters by balanced truncation, score, fine-tune (`finetune_steps`)."""
     from hankelid_torch import reduce_adapters
 
     if "reduce_hsv_ratio" in options:
@@ -233,7 +235,7 @@ def _finetune_steps(cfg: Any, options: dict[str, Any]) -> int:
 
 
 def _task_data_init(model, task, codec, options: dict[str, Any], *, seed: int, device: str) -> None:
-    """``hankel_inputs=task``: redo the Hankel init with the data Gramian of training sequences."""
+    """`hankel_inputs=task`: redo the Hankel init with the data Gramian of training sequences."""
     from hankelid_torch import hankel_init_from_data
 
     if options["hankel_inputs"] != "task":
@@ -451,17 +453,18 @@ def run_experiment(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run every unfinished cell of ``cfg``; return all records in ``out_dir``.
+    """Run every unfinished cell of `cfg`; return all records in `out_dir`.
 
     Parameters
     ----------
     cfg : ExperimentConfig
     out_dir : str or Path
-        Where ``results.jsonl`` and ``config.json`` live; finished cells found there are skipped.
+        Where `results.jsonl` and `config.json` live; finished cells found there are skipped.
     device : str
-        ``auto``, ``cpu``, ``cuda`` or ``mps`` (under DDP on CUDA each rank uses ``cuda:LOCAL_RANK``).
+        `auto`, `cpu`, `cuda` or `mps` (under DDP on CUDA each rank uses `cuda:LOCAL_RANK`).
     cache_dir : str or Path, optional
-        Where the pre-trained base model is cached (default :func:`.base_model.default_cache_dir`).
+        Where the pre-trained base model is cached (default
+        [`base_model.default_cache_dir`][hankelid_bench.base_model.default_cache_dir]).
     progress : bool
         Show tqdm progress bars.
     log : callable

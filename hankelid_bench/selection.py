@@ -1,13 +1,13 @@
 """Per-method learning-rate selection on the validation split.
 
-Every method gets the same candidate rates (``TrainConfig.lr_grid``; the method option
-``lr_scale`` multiplies them), and methods with gates (HRM) also a grid of gate rates
-(``gate_lr_grid``), crossed with the first. Each candidate trains the same initial model on the
+Every method gets the same candidate rates (`TrainConfig.lr_grid`; the method option
+`lr_scale` multiplies them), and methods with gates (HRM) also a grid of gate rates
+(`gate_lr_grid`), crossed with the first. Each candidate trains the same initial model on the
 same batch stream; the candidate with the best validation metric is kept and only it is scored on
 the test split, so the test set never takes part in the choice. A diverged candidate is recorded
-and skipped. Without grids the single candidate is ``(lr, gate_lr)`` and no validation pass runs.
+and skipped. Without grids the single candidate is `(lr, gate_lr)` and no validation pass runs.
 
-``TrainConfig.lr_select = "first_seed"`` runs the selection only in the first seed of each (task,
+`TrainConfig.lr_select = "first_seed"` runs the selection only in the first seed of each (task,
 method, base seed) and trains the other seeds at the rate it chose (their records say so): a grid
 of K candidates then costs K - 1 extra trainings per group instead of per run.
 """
@@ -41,12 +41,12 @@ def lr_candidates(config: TrainConfig, *, has_gate: bool, scale: float = 1.0) ->
     Parameters
     ----------
     config : TrainConfig
-        ``lr_grid`` (empty: ``[lr]``) and ``gate_lr_grid`` (empty: ``[gate_lr]``, where ``None``
+        `lr_grid` (empty: `[lr]`) and `gate_lr_grid` (empty: `[gate_lr]`, where `None`
         means "same as lr").
     has_gate : bool
-        Whether the method has gate parameters; without, ``gate_lr`` is None.
+        Whether the method has gate parameters; without, `gate_lr` is None.
     scale : float
-        The method's ``lr_scale`` (applied to both rates).
+        The method's `lr_scale` (applied to both rates).
 
     Examples
     --------
@@ -92,11 +92,11 @@ def select_best(
     *,
     higher_is_better: bool,
 ) -> Selection:
-    """Run ``fit`` on every candidate and keep the best validation score.
+    """Run `fit` on every candidate and keep the best validation score.
 
-    ``fit(candidate)`` returns ``(result, val_score)`` or raises ``FloatingPointError`` when
+    `fit(candidate)` returns `(result, val_score)` or raises `FloatingPointError` when
     training diverged. Ties keep the earlier candidate (the grid's order); a non-finite score never
-    beats a finite one. ``best`` is None only when every candidate diverged.
+    beats a finite one. `best` is None only when every candidate diverged.
 
     Examples
     --------

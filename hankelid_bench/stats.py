@@ -56,11 +56,11 @@ def summarize(values: Sequence[float]) -> Summary:
 class Comparison:
     """Paired comparison of method A against method B over matched runs (same task and seed).
 
-    ``wins`` counts pairs where A is better (respecting the metric's direction); the p-values are
+    `wins` counts pairs where A is better (respecting the metric's direction); the p-values are
     two-sided: the exact binomial sign test over non-tied pairs and the Wilcoxon signed-rank test
-    (``nan`` when every difference is zero). ``mean_diff``, ``t_ci`` and ``boot_ci`` are in the
-    metric's units for ``a - b`` (95 %; ``nan`` for fewer than 2 pairs); ``effect_size`` is
-    ``mean(a - b) / std(a - b)`` (``nan`` when the differences do not vary).
+    (`nan` when every difference is zero). `mean_diff`, `t_ci` and `boot_ci` are in the
+    metric's units for `a - b` (95 %; `nan` for fewer than 2 pairs); `effect_size` is
+    `mean(a - b) / std(a - b)` (`nan` when the differences do not vary).
     """
 
     n: int
@@ -76,7 +76,7 @@ class Comparison:
 
 
 def t_interval(diff: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean of ``diff`` (``nan`` for fewer than 2 values).
+    """Student-t confidence interval of the mean of `diff` (`nan` for fewer than 2 values).
 
     Examples
     --------
@@ -96,7 +96,7 @@ def t_interval(diff: Sequence[float], level: float = 0.95) -> tuple[float, float
 def bootstrap_interval(
     diff: Sequence[float], level: float = 0.95, n_boot: int = 10_000, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile-bootstrap confidence interval of the mean of ``diff`` (resampling with replacement).
+    """Percentile-bootstrap confidence interval of the mean of `diff` (resampling with replacement).
 
     Examples
     --------
@@ -113,19 +113,19 @@ def bootstrap_interval(
 
 
 def compare_paired(a: Sequence[float], b: Sequence[float], *, higher_is_better: bool = True) -> Comparison:
-    """Compare paired results ``a[i]`` vs ``b[i]``.
+    """Compare paired results `a[i]` vs `b[i]`.
 
     Parameters
     ----------
     a, b : sequence of float
         Results of two methods on the same (task, seed) cells, in the same order.
     higher_is_better : bool
-        ``False`` for metrics such as bits per character.
+        `False` for metrics such as bits per character.
 
     Returns
     -------
     Comparison
-        ``mean_diff`` is ``mean(a - b)`` in the metric's own units.
+        `mean_diff` is `mean(a - b)` in the metric's own units.
 
     Examples
     --------

@@ -2,42 +2,42 @@
 character-level LM.
 
 Every task works on **bytes** (ids 0..255, id 0 never occurs in data and serves as padding), so one
-byte-level base model serves all tasks; :mod:`.base_model` maps bytes to the ids of a foreign
-tokenizer when a local checkpoint is used. A task hands out :class:`Batch` objects: ``tokens`` and
-``targets`` of shape ``(B, L)`` in the HuggingFace convention (``targets[:, t]`` is the token at
-position ``t``; the model shifts internally; ``-100`` = not scored).
+byte-level base model serves all tasks; [`base_model`][hankelid_bench.base_model] maps bytes to the ids of a
+foreign tokenizer when a local checkpoint is used. A task hands out [`Batch`][hankelid_bench.tasks.Batch]
+objects: `tokens` and `targets` of shape `(B, L)` in the HuggingFace convention (`targets[:, t]` is the token
+at position `t`; the model shifts internally; `-100` = not scored).
 
 Formats
 -------
-DFA (``dfa``): a fresh random DFA per sample with ``k`` states ``A, B, ...`` and an alphabet of
-``m`` symbols ``a, b, ...`` (start state ``A``, next states uniform at random). The prompt lists
-the transition table as space-separated triplets ``<state><symbol><next>``, then ``|``, the ``T``
-input symbols, ``=`` and the final state, e.g. ``AaB AbA BaA BbB|abba=B`` (k=2, m=2, T=4). Only
-the final state is scored; accuracy takes the argmax over the ``k`` state letters.
+DFA (`dfa`): a fresh random DFA per sample with `k` states `A, B, ...` and an alphabet of
+`m` symbols `a, b, ...` (start state `A`, next states uniform at random). The prompt lists
+the transition table as space-separated triplets `<state><symbol><next>`, then `|`, the `T`
+input symbols, `=` and the final state, e.g. `AaB AbA BaA BbB|abba=B` (k=2, m=2, T=4). Only
+the final state is scored; accuracy takes the argmax over the `k` state letters.
 
-Permutation automaton (``perm``): the word problem of the symmetric group S_n acting on n
-items, tracked for one item. The alphabet is fixed (no table in the prompt): symbol number ``i``
-(``a, b, ...``) is the ``i``-th transposition ``(p q)``, ``p < q``, in lexicographic order; the
-state is the position (``A, B, ...``) of the item that starts at ``A``, and a transposition
-``(p q)`` moves it from ``p`` to ``q`` or back. Prompt ``S<n>|``, the ``T`` symbols, ``=`` and
-the final position, e.g. ``S3|abc=C``. Transpositions generate S_n (non-solvable for n >= 5), and
+Permutation automaton (`perm`): the word problem of the symmetric group S_n acting on n
+items, tracked for one item. The alphabet is fixed (no table in the prompt): symbol number `i`
+(`a, b, ...`) is the `i`-th transposition `(p q)`, `p < q`, in lexicographic order; the
+state is the position (`A, B, ...`) of the item that starts at `A`, and a transposition
+`(p q)` moves it from `p` to `q` or back. Prompt `S<n>|`, the `T` symbols, `=` and
+the final position, e.g. `S3|abc=C`. Transpositions generate S_n (non-solvable for n >= 5), and
 the final position is close to uniform: knowing the alphabet, or any short suffix, predicts it no
 better than chance 1/n ([`baselines`][hankelid_bench.baselines] computes this exactly).
 
-Lag recall (``lag``): ``L|``, ``T`` symbols from an alphabet of ``m`` letters, ``=`` and the symbol
-``lag`` positions before the end (``lag = 1``: the last one), e.g. ``L|abcd=c`` (T=4, lag=2).
-Chance is 1/m. A linear recurrence can carry the symbol for ``lag`` steps; attention cannot when
-``lag`` exceeds the base model's receptive field (layers x ``sliding_window``, see
+Lag recall (`lag`): `L|`, `T` symbols from an alphabet of `m` letters, `=` and the symbol
+`lag` positions before the end (`lag = 1`: the last one), e.g. `L|abcd=c` (T=4, lag=2).
+Chance is 1/m. A linear recurrence can carry the symbol for `lag` steps; attention cannot when
+`lag` exceeds the base model's receptive field (layers x `sliding_window`, see
 [`BaseModelSpec`][hankelid_bench.base_model.BaseModelSpec]).
 
-Parity (``parity``): ``P|`` then ``T`` bits ``0/1`` then ``=`` and the parity of the *whole*
-sequence (number of ones mod 2), predicted once at the end, e.g. ``P|1101=1``.
+Parity (`parity`): `P|` then `T` bits `0/1` then `=` and the parity of the *whole*
+sequence (number of ones mod 2), predicted once at the end, e.g. `P|1101=1`.
 
-Character LM (``charlm``): windows of ``T`` bytes of a text; every position after the first is
+Character LM (`charlm`): windows of `T` bytes of a text; every position after the first is
 scored, and the metric is bits per character (mean NLL in nats / ln 2). Splits are contiguous:
 the first 90 % / next 5 % / last 5 % of the text (exactly 90M/5M/5M for the 100 MB enwik8 file).
-The default text is the embedded corpus :func:`pydoc_corpus` ("task" half); evaluation uses
-evenly spaced windows over the split.
+The default text is the embedded corpus [`pydoc_corpus`][hankelid_bench.tasks.pydoc_corpus] ("task" half);
+evaluation uses evenly spaced windows over the split.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Batch:
     tokens : ndarray of int64, shape (B, L)
         Byte ids (0..255).
     targets : ndarray of int64, shape (B, L)
-        Byte id to predict at each position, or ``IGNORE`` (-100) where nothing is scored.
+        Byte id to predict at each position, or `IGNORE` (-100) where nothing is scored.
     candidates : tuple of int or None
         For classification tasks the byte ids among which accuracy takes its argmax.
     """
@@ -98,9 +98,9 @@ class Task:
     Attributes
     ----------
     name : str
-        Short family name (``dfa``, ``parity``, ``charlm``).
+        Short family name (`dfa`, `parity`, `charlm`).
     T : int
-        Sequence parameter (number of input symbols, or window length for ``charlm``).
+        Sequence parameter (number of input symbols, or window length for `charlm`).
     data_seed : int
         Seed of the fixed evaluation sets.
     """
@@ -118,7 +118,7 @@ class Task:
 
     @property
     def label(self) -> str:
-        """A unique, readable identifier such as ``dfa(k=4,T=64)``."""
+        """A unique, readable identifier such as `dfa(k=4,T=64)`."""
         return f"{self.name}({','.join(f'{k}={v}' for k, v in self.params().items())})"
 
     def params(self) -> dict[str, Any]:
@@ -131,11 +131,11 @@ class Task:
         raise NotImplementedError
 
     def train_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
-        """Draw a fresh training batch from ``rng``."""
+        """Draw a fresh training batch from `rng`."""
         raise NotImplementedError
 
     def eval_batches(self, split: str, n: int, batch_size: int) -> Iterator[Batch]:
-        """Yield the fixed evaluation set of ``split`` (``val`` or ``test``), ``n`` sequences in all."""
+        """Yield the fixed evaluation set of `split` (`val` or `test`), `n` sequences in all."""
         raise NotImplementedError
 
 
@@ -167,7 +167,7 @@ def run_dfa(table: np.ndarray, symbols: np.ndarray, start: int = 0) -> np.ndarra
     Parameters
     ----------
     table : ndarray of int, shape (n, k, m)
-        ``table[i, s, c]`` is the next state of DFA ``i`` from state ``s`` on symbol ``c``.
+        `table[i, s, c]` is the next state of DFA `i` from state `s` on symbol `c`.
     symbols : ndarray of int, shape (n, T)
         Input symbols.
     start : int
@@ -197,10 +197,10 @@ def run_dfa(table: np.ndarray, symbols: np.ndarray, start: int = 0) -> np.ndarra
 
 @dataclass(frozen=True)
 class _GeneratedTask(Task):
-    """A task with generated samples (``_sample``).
+    """A task with generated samples (`_sample`).
 
-    Training batches come from the caller's ``rng``; each split's evaluation set is fixed by a
-    seed derived from the split and ``data_seed``.
+    Training batches come from the caller's `rng`; each split's evaluation set is fixed by a
+    seed derived from the split and `data_seed`.
     """
 
     def _sample(self, rng: np.random.Generator, n: int) -> Batch:
@@ -279,7 +279,7 @@ class DFATask(_GeneratedTask):
         return self._encode(table, rng.integers(0, self.m, size=(n, self.T)))
 
     def automaton(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Read ``(table (n, k, m), symbols (n, T))`` back from prompts (the start state is 0).
+        """Read `(table (n, k, m), symbols (n, T))` back from prompts (the start state is 0).
 
         Examples
         --------
@@ -330,9 +330,9 @@ class ParityTask(_GeneratedTask):
 
 
 def transpositions(n: int) -> np.ndarray:
-    """The transition table ``(n, n (n - 1) / 2)`` of S_n's transpositions acting on positions.
+    """The transition table `(n, n (n - 1) / 2)` of S_n's transpositions acting on positions.
 
-    Column ``i`` is the ``i``-th transposition ``(p q)``, ``p < q`` in lexicographic order.
+    Column `i` is the `i`-th transposition `(p q)`, `p < q` in lexicographic order.
 
     Examples
     --------
@@ -375,7 +375,7 @@ class PermTask(_GeneratedTask):
         return self.T + 5
 
     def automaton(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(table (n, k, m), symbols (n, T))`` of prompts; the table is the fixed alphabet's."""
+        """`(table (n, k, m), symbols (n, T))` of prompts; the table is the fixed alphabet's."""
         tokens = np.asarray(tokens)
         table = np.broadcast_to(transpositions(self.n), (tokens.shape[0], *transpositions(self.n).shape))
         return table, tokens[:, 3 : 3 + self.T] - ord("a")
@@ -396,7 +396,7 @@ class PermTask(_GeneratedTask):
 
 @dataclass(frozen=True)
 class LagTask(_GeneratedTask):
-    """Recall the symbol ``lag`` positions before the end (see the module docstring); chance 1/m.
+    """Recall the symbol `lag` positions before the end (see the module docstring); chance 1/m.
 
     Examples
     --------
@@ -435,10 +435,10 @@ class LagTask(_GeneratedTask):
 
 
 def pydoc_corpus(part: str = "task") -> bytes:
-    """The embedded English corpus: the standard library's ``pydoc_data.topics`` (about 465 kB).
+    """The embedded English corpus: the standard library's `pydoc_data.topics` (about 465 kB).
 
     The topics, sorted by name, alternate between two halves: even positions form the
-    ``"pretrain"`` half (used by the base model) and odd positions the ``"task"`` half (the
+    `"pretrain"` half (used by the base model) and odd positions the `"task"` half (the
     character-LM adaptation task), so adaptation meets documentation topics never seen in
     pre-training. Non-ASCII characters are UTF-8 encoded.
 
@@ -469,14 +469,15 @@ def pydoc_corpus(part: str = "task") -> bytes:
 
 @dataclass(frozen=True)
 class CharLMTask(Task):
-    """Character-level language modelling on windows of ``T`` bytes, scored in bits per character.
+    """Character-level language modelling on windows of `T` bytes, scored in bits per character.
 
     Parameters
     ----------
     T : int
-        Window length (the model sees ``T`` bytes and predicts the last ``T - 1``).
+        Window length (the model sees `T` bytes and predicts the last `T - 1`).
     path : str or None
-        A text file such as enwik8; ``None`` uses the embedded :func:`pydoc_corpus`.
+        A text file such as enwik8; `None` uses the embedded
+        [`pydoc_corpus`][hankelid_bench.tasks.pydoc_corpus].
 
     Examples
     --------
@@ -504,7 +505,7 @@ class CharLMTask(Task):
         return self.T
 
     def split(self, split: str) -> np.ndarray:
-        """The bytes of ``split`` (contiguous 90 / 5 / 5 % of the text) as an int64 array."""
+        """The bytes of `split` (contiguous 90 / 5 / 5 % of the text) as an int64 array."""
         index = _check_split(split, SPLITS)
         data = _text_bytes(self.path)
         cuts = [0, len(data) * 90 // 100, len(data) * 95 // 100, len(data)]
@@ -563,7 +564,7 @@ def make_task(name: str, **params: Any) -> Task:
     ----------
     name : "dfa" | "perm" | "lag" | "parity" | "charlm"
     **params
-        Constructor arguments (``T``, ``k``, ``m``, ``n``, ``lag``, ``path``, ``data_seed``).
+        Constructor arguments (`T`, `k`, `m`, `n`, `lag`, `path`, `data_seed`).
 
     Returns
     -------

@@ -1,15 +1,15 @@
 """Training and evaluation of one adapted model on one task (single process or DDP).
 
 The optimiser is AdamW over the trainable parameters only, with linear warm-up over the first
-``warmup`` fraction of the steps and cosine decay to zero, and gradient-norm clipping. Gates (the
-HRM gate alpha of each adapter, parameters named ``...gate``) form their own parameter group with
-their own learning rate ``gate_lr`` (default: ``lr``) and **no weight decay**, as in the HRM paper's
-code; ``train(..., only="gate")`` trains the gates alone (gate-only fine-tuning). The learning-rate
-grids ``lr_grid`` / ``gate_lr_grid`` are not used here: [`selection`][hankelid_bench.selection]
+`warmup` fraction of the steps and cosine decay to zero, and gradient-norm clipping. Gates (the
+HRM gate alpha of each adapter, parameters named `...gate`) form their own parameter group with
+their own learning rate `gate_lr` (default: `lr`) and **no weight decay**, as in the HRM paper's
+code; `train(..., only="gate")` trains the gates alone (gate-only fine-tuning). The learning-rate
+grids `lr_grid` / `gate_lr_grid` are not used here: [`selection`][hankelid_bench.selection]
 runs one training per candidate and keeps the best on the validation split. Losses are
 the causal-LM cross entropy on the scored positions only (the answer for DFA / parity, every
 position after the first for character LM). On CUDA the forward pass runs under bf16 autocast by
-default (``precision="auto"``); HRM scans upcast to float32 internally.
+default (`precision="auto"`); HRM scans upcast to float32 internally.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class TrainConfig:
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` if available, else ``mps``, else ``cpu``; other names are checked.
+    """`auto` -> `cuda` if available, else `mps`, else `cpu`; other names are checked.
 
     Examples
     --------
@@ -118,13 +118,13 @@ def _autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
 
 
 def batch_tensors(batch: Any, codec: ByteCodec, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """A task batch as ``(input_ids, targets)`` tensors on ``device`` (tokens encoded by ``codec``)."""
+    """A task batch as `(input_ids, targets)` tensors on `device` (tokens encoded by `codec`)."""
     ids = torch.from_numpy(codec.encode(batch.tokens)).to(device)
     return ids, torch.from_numpy(codec.encode(batch.targets)).to(device)
 
 
 def adapter_gates(model: torch.nn.Module) -> list[float]:
-    """The gate alpha of every HRM adapter layer (mean if a gate is not scalar); ``[]`` if none.
+    """The gate alpha of every HRM adapter layer (mean if a gate is not scalar); `[]` if none.
 
     Examples
     --------
@@ -162,16 +162,16 @@ def optimizer_groups(
     ----------
     model : torch.nn.Module
     config : TrainConfig
-        Its ``weight_decay`` applies to the non-gate group.
+        Its `weight_decay` applies to the non-gate group.
     lr, gate_lr : float
         The two learning rates.
     only : {None, "gate"}
-        ``"gate"``: the gate group alone.
+        `"gate"`: the gate group alone.
 
     Returns
     -------
     list of dict
-        ``{"params", "lr", "weight_decay"}`` per non-empty group, non-gate group first.
+        `{"params", "lr", "weight_decay"}` per non-empty group, non-gate group first.
 
     Examples
     --------
@@ -216,7 +216,7 @@ def train(
     gate_lr: float | None = None,
     only: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Train ``model`` in place; return the logged history.
+    """Train `model` in place; return the logged history.
 
     Parameters
     ----------
@@ -229,18 +229,18 @@ def train(
     seed : int
         Seeds the training batch stream (different streams per DDP rank).
     steps : int, optional
-        Overrides ``config.steps`` (used for fine-tuning after reduction).
+        Overrides `config.steps` (used for fine-tuning after reduction).
     lr, gate_lr : float, optional
-        Override ``config.lr`` / ``config.gate_lr`` (learning-rate selection). ``gate_lr`` defaults
-        to ``config.gate_lr``, else to the (overridden) ``lr``.
+        Override `config.lr` / `config.gate_lr` (learning-rate selection). `gate_lr` defaults
+        to `config.gate_lr`, else to the (overridden) `lr`.
     only : {None, "gate"}
-        ``"gate"``: train only the gate parameters (the others keep ``requires_grad`` but get no
+        `"gate"`: train only the gate parameters (the others keep `requires_grad` but get no
         updates and no gradients are accumulated for them).
 
     Returns
     -------
     list of dict
-        Every ``log_every`` steps and at the end: ``step``, ``loss`` and ``gates`` (HRM gate alphas).
+        Every `log_every` steps and at the end: `step`, `loss` and `gates` (HRM gate alphas).
 
     Examples
     --------
@@ -314,7 +314,7 @@ def evaluate(
     precision: str = "auto",
     dist: Dist | None = None,
 ) -> dict[str, float]:
-    """Evaluate on the fixed ``split`` set of ``task``.
+    """Evaluate on the fixed `split` set of `task`.
 
     Accuracy takes the argmax over the task's candidate tokens at each scored position; bits per
     character is the mean NLL over scored positions in bits.
@@ -322,8 +322,8 @@ def evaluate(
     Returns
     -------
     dict
-        ``value`` (the task metric), ``nll`` (mean NLL per scored token, nats) and ``n_scored``;
-        for classification tasks also ``top_prediction_frac``, the share of the most frequent
+        `value` (the task metric), `nll` (mean NLL per scored token, nats) and `n_scored`;
+        for classification tasks also `top_prediction_frac`, the share of the most frequent
         predicted class (1.0 flags a constant predictor).
 
     Examples

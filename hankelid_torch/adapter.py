@@ -1,39 +1,42 @@
 r"""The HRM adapter: a linear state-space model beside a block, run as an exact FFT scan.
 
-For one layer with input width ``D_in`` (hidden size), output width ``D_out`` and state size
-``d``:
+For one layer with input width `D_in` (hidden size), output width `D_out` and state size
+`d`:
 
-.. math::
+$$
+s_t = \bar A s_{t-1} + \bar B u_t, \qquad y_t = \alpha\, C s_t,
+\qquad \text{out} = \text{MLP}(u) + y
+$$
 
-    s_t = \bar A s_{t-1} + \bar B u_t, \qquad y_t = \alpha\, C s_t,
-    \qquad \text{out} = \text{MLP}(u) + y
-
-with a learnable scalar gate ``alpha`` (``gate_init = 0`` makes the adapter an exact no-op).
+with a learnable scalar gate `alpha` (`gate_init = 0` makes the adapter an exact no-op).
 The state is read after the current input entered it, so the kernel is
-``K_k = alpha C A^k B_bar`` (``k >= 0``) and ``y = K * u`` is computed as a causal
-convolution over the ``d`` state channels (``B_bar u`` is ``(batch, L, d)``; one
-``rfft``/``irfft`` pair; then ``C``): ``O(batch d L log L)`` plus two ``D x d`` projections,
+`K_k = alpha C A^k B_bar` (`k >= 0`) and `y = K * u` is computed as a causal
+convolution over the `d` state channels (`B_bar u` is `(batch, L, d)`; one
+`rfft`/`irfft` pair; then `C`): `O(batch d L log L)` plus two `D x d` projections,
 with no Python loop over time.
 
 Two parametrizations, both with float32 parameters (float64 if the module is cast to
 float64; casts to float16/bfloat16 are refused so bf16/fp16 models keep a float32 adapter):
 
-``"s4d"`` (S4D-real, the paper's)
-    ``log_a``, ``log_dt`` (d), ``B`` (d x D_in), ``C`` (D_out x d), ``gate`` ():
-    ``a = -exp(log_a)``, ``dt = clamp(softplus(log_dt), dt_min, dt_max)``, zero-order hold
-    ``A_bar = exp(dt a)``, ``B_bar = (exp(dt a) - 1) / a * B`` (per state).
-``"modal"`` (real modal form; holds any stable reduced model exactly)
-    ``nu``, ``theta`` (d), ``B`` (d x D_in), ``C`` (D_out x d), ``gate`` () and the buffer
-    ``partner`` (d, int64), with ``B_bar = sqrt(1 - rho^2) B`` (LRU's input normalization).
-    Slot ``j`` with ``partner[j] == j`` is a real pole ``rho_j cos(theta_j)``; slots
-    ``j < k = partner[j]`` form the block
-    ``rho [[cos theta, sin theta], [-sin theta, cos theta]]`` of the complex-conjugate pair
-    ``rho e^{+-i theta}``, with ``rho = exp(-exp(nu))`` (always stable) and ``nu``, ``theta``
-    of a pair taken as the mean over its two slots.  Any diagonalizable stable ``A_r`` (a
-    balanced truncation) is loaded exactly by :meth:`SSMAdapter.load_state_space`.
+`"s4d"` (S4D-real, the paper's)
+:   `log_a`, `log_dt` (d), `B` (d x D_in), `C` (D_out x d), `gate` ():
+    `a = -exp(log_a)`, `dt = clamp(softplus(log_dt), dt_min, dt_max)`, zero-order hold
+    `A_bar = exp(dt a)`, `B_bar = (exp(dt a) - 1) / a * B` (per state).
+
+`"modal"` (real modal form; holds any stable reduced model exactly)
+:   `nu`, `theta` (d), `B` (d x D_in), `C` (D_out x d), `gate` () and the buffer
+    `partner` (d, int64), with `B_bar = sqrt(1 - rho^2) B` (LRU's input normalization).
+    Slot `j` with `partner[j] == j` is a real pole `rho_j cos(theta_j)`; slots
+    `j < k = partner[j]` form the block
+    `rho [[cos theta, sin theta], [-sin theta, cos theta]]` of the complex-conjugate pair
+    `rho e^{+-i theta}`, with `rho = exp(-exp(nu))` (always stable) and `nu`, `theta`
+    of a pair taken as the mean over its two slots.  Any diagonalizable stable `A_r` (a
+    balanced truncation) is loaded exactly by
+    [`SSMAdapter.load_state_space`][hankelid_torch.adapter.SSMAdapter.load_state_space].
 
 Both parametrizations have the same number of trainable parameters,
-``2 d + d D_in + D_out d + 1`` (:meth:`SSMAdapter.count_parameters`).
+`2 d + d D_in + D_out d + 1`
+([`SSMAdapter.count_parameters`][hankelid_torch.adapter.SSMAdapter.count_parameters]).
 """
 
 from __future__ import annotations
@@ -65,63 +68,64 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _output_product(s: torch.Tensor, C_t: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
-    """``s @ C_t``, or ``base + s @ C_t`` as one ``addmm`` (no separate block-sized product)."""
+    """`s @ C_t`, or `base + s @ C_t` as one `addmm` (no separate block-sized product)."""
     return s @ C_t if base is None else torch.addmm(base, s, C_t)
 
 
 class SSMAdapter(nn.Module):
-    r"""Trainable linear SSM adapter (HRM) computing ``alpha * C s_t`` from the block input.
+    r"""Trainable linear SSM adapter (HRM) computing `alpha * C s_t` from the block input.
 
     Parameters
     ----------
     hidden_size : int
-        Input width ``D_in`` (the MLP's input, i.e. the model's hidden size).
+        Input width `D_in` (the MLP's input, i.e. the model's hidden size).
     d_state : int
-        State size ``d``.
+        State size `d`.
     init : {"s4d", "random", "hankel"}
-        ``"s4d"``: S4D-real rates ``a_n = -(n+1)``, ``dt`` log-uniform in
-        ``[dt_min, dt_max]``, random ``B ~ N(0, 1/D_in)``, ``C ~ N(0, 1/d)``.
-        ``"random"``: rates ``-a`` log-uniform in ``[0.5, d+1]`` (modal: half of the slots as
-        conjugate pairs with random angles).  ``"hankel"``: balanced truncation to order
-        ``d`` of a richer S4D-real system of order ``hankel_order`` (see
-        :func:`hankelid_torch.init.hankel_reduction`), loaded exactly (modal only).
+        `"s4d"`: S4D-real rates `a_n = -(n+1)`, `dt` log-uniform in
+        `[dt_min, dt_max]`, random `B ~ N(0, 1/D_in)`, `C ~ N(0, 1/d)`.
+        `"random"`: rates `-a` log-uniform in `[0.5, d+1]` (modal: half of the slots as
+        conjugate pairs with random angles).  `"hankel"`: balanced truncation to order
+        `d` of a richer S4D-real system of order `hankel_order` (see
+        [`hankelid_torch.init.hankel_reduction`][hankelid_torch.init.hankel_reduction]), loaded exactly (modal
+        only).
     parametrization : "s4d" | "modal", optional
-        ``None`` (the default): ``"modal"`` for ``init="hankel"``, else ``"s4d"``.
+        `None` (the default): `"modal"` for `init="hankel"`, else `"s4d"`.
     gate_init : float
-        Initial gate ``alpha`` (0: exact no-op).
+        Initial gate `alpha` (0: exact no-op).
     dt_min : float
         Lower end of the clamp range of the S4D step size (and of its initialization).
     dt_max : float
         Upper end of that range.
     hankel : HankelInitOptions, optional
-        Settings of ``init="hankel"`` (:class:`~hankelid_torch.options.HankelInitOptions`:
-        order ``N`` of the full system, default ``4 d``; the Gramians, by default
-        ``"horizon"``, the closed-form Gramians over the horizon ``length``, else ``"exact"``
-        or ``"empirical"``; that horizon, the empirical estimator's input length; its number
+        Settings of `init="hankel"` ([`HankelInitOptions`][hankelid_torch.options.HankelInitOptions]:
+        order `N` of the full system, default `4 d`; the Gramians, by default
+        `"horizon"`, the closed-form Gramians over the horizon `length`, else `"exact"`
+        or `"empirical"`; that horizon, the empirical estimator's input length; its number
         of trajectories).
     seed : int, optional
         Seed for the initialization (default: torch's global RNG).
     out_features : int, optional
-        Output width ``D_out`` (default ``hidden_size``).
+        Output width `D_out` (default `hidden_size`).
     **hankel_keywords
-        The same settings by ``HRMConfig``'s flat names (``hankel_order``, ``hankel_gramians``,
-        ``hankel_length``, ``hankel_trajectories``), instead of ``hankel``.
+        The same settings by `HRMConfig`'s flat names (`hankel_order`, `hankel_gramians`,
+        `hankel_length`, `hankel_trajectories`), instead of `hankel`.
 
     Raises
     ------
     ValueError
-        For non-positive sizes, an unknown ``init`` or ``parametrization``, ``init="hankel"``
-        with ``parametrization="s4d"`` (a balanced truncation has complex and negative poles
-        that only the modal form holds), ``dt_min > dt_max``, a non-finite ``gate_init``, or
-        ``hankel_order < d_state``.
+        For non-positive sizes, an unknown `init` or `parametrization`, `init="hankel"`
+        with `parametrization="s4d"` (a balanced truncation has complex and negative poles
+        that only the modal form holds), `dt_min > dt_max`, a non-finite `gate_init`, or
+        `hankel_order < d_state`.
 
     Notes
     -----
-    The parameters are created on torch's default device (``with torch.device("meta")``
+    The parameters are created on torch's default device (`with torch.device("meta")`
     gives a shape-only adapter; the Hankel init then skips its reduction).  The time
-    convention and the link to :mod:`hankelid` are described in :mod:`hankelid_torch.bridge`:
-    ``to_state_space(adapter)`` is ``(A_bar, B_bar, alpha C, 0)`` and
-    ``adapter.kernel(L) == hankelid.markov_parameters(to_state_space(adapter), L + 1)[1:]``.
+    convention and the link to `hankelid` are described in [`hankelid_torch.bridge`][hankelid_torch.bridge]:
+    `to_state_space(adapter)` is `(A_bar, B_bar, alpha C, 0)` and
+    `adapter.kernel(L) == hankelid.markov_parameters(to_state_space(adapter), L + 1)[1:]`.
 
     Examples
     --------
@@ -218,7 +222,7 @@ class SSMAdapter(nn.Module):
     # ------------------------------------------------------------------ bookkeeping
     @staticmethod
     def count_parameters(hidden_size: int, d_state: int, out_features: int | None = None) -> int:
-        """Trainable parameters of one adapter: ``2 d + d D_in + D_out d + 1`` (both parametrizations)."""
+        """Trainable parameters of one adapter: `2 d + d D_in + D_out d + 1` (both parametrizations)."""
         out = hidden_size if out_features is None else out_features
         return 2 * d_state + d_state * hidden_size + out * d_state + 1
 
@@ -268,7 +272,8 @@ class SSMAdapter(nn.Module):
 
     @property
     def _kind(self) -> type:
-        """The parametrization class (:mod:`hankelid_torch.parametrization`) of this adapter."""
+        """The parametrization class ([`hankelid_torch.parametrization`][hankelid_torch.parametrization]) of
+        this adapter."""
         return PARAMETRIZATION_CLASSES[self.parametrization]
 
     @property
@@ -290,7 +295,7 @@ class SSMAdapter(nn.Module):
 
     # ------------------------------------------------------------------ the system
     def _powers(self, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``A_bar^n`` as ``(k_diag, k_off)``, shapes ``n.shape + (d,)`` (``k_off`` None for S4D)."""
+        """`A_bar^n` as `(k_diag, k_off)`, shapes `n.shape + (d,)` (`k_off` None for S4D)."""
         return self._kind.powers(self, n.to(self._dtype)[..., None])
 
     def _B_bar(self) -> torch.Tensor:
@@ -302,10 +307,10 @@ class SSMAdapter(nn.Module):
     def discrete_system(
         self, *, include_gate: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(A_bar, B_bar, C)`` as the scan runs them.
+        """`(A_bar, B_bar, C)` as the scan runs them.
 
-        ``A_bar`` is 1-D (diagonal) for ``"s4d"`` and the 2-D real block-diagonal matrix for
-        ``"modal"``.  ``C`` includes the gate when ``include_gate``.
+        `A_bar` is 1-D (diagonal) for `"s4d"` and the 2-D real block-diagonal matrix for
+        `"modal"`.  `C` includes the gate when `include_gate`.
         """
         with no_autocast(self._device):
             one = torch.ones((), device=self._device)
@@ -322,16 +327,16 @@ class SSMAdapter(nn.Module):
             return A, self._B_bar(), C
 
     def state_kernel(self, length: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-state kernels ``(k_diag, k_off)`` of ``A_bar^k``, k < length, shape (length, d)."""
+        """Per-state kernels `(k_diag, k_off)` of `A_bar^k`, k < length, shape (length, d)."""
         with no_autocast(self._device):
             return self._powers(torch.arange(length, device=self._device))
 
     def kernel(self, length: int, *, include_gate: bool = True) -> torch.Tensor:
-        r"""The full convolution kernel ``K_k = alpha C A_bar^k B_bar``, shape (length, D_out, D_in).
+        r"""The full convolution kernel `K_k = alpha C A_bar^k B_bar`, shape (length, D_out, D_in).
 
-        This is the adapter's impulse response: feeding ``u_0 = e_j`` (zero otherwise) gives
-        ``y_t = K_t[:, j]``.  It equals ``hankelid.markov_parameters(to_state_space(...),
-        length + 1)[1:]`` (see :func:`hankelid_torch.bridge.to_state_space`).
+        This is the adapter's impulse response: feeding `u_0 = e_j` (zero otherwise) gives
+        `y_t = K_t[:, j]`.  It equals `hankelid.markov_parameters(to_state_space(...),
+        length + 1)[1:]` (see [`hankelid_torch.bridge.to_state_space`][hankelid_torch.bridge.to_state_space]).
         """
         with no_autocast(self._device):
             kd, ko = self.state_kernel(length)
@@ -344,7 +349,7 @@ class SSMAdapter(nn.Module):
 
     # ------------------------------------------------------------------ running it
     def _advance(self, s: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        """``A_bar^n s`` for states ``s`` (..., d) and integer counts ``n`` broadcastable to s[..., 0]."""
+        """`A_bar^n s` for states `s` (..., d) and integer counts `n` broadcastable to s[..., 0]."""
         kd, ko = self._powers(n)
         out = kd * s
         if ko is not None:
@@ -359,14 +364,14 @@ class SSMAdapter(nn.Module):
         return_state: bool = False,
         base: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        r"""The adapter's additive output ``alpha C s_t`` for a batch of sequences.
+        r"""The adapter's additive output `alpha C s_t` for a batch of sequences.
 
         Parameters
         ----------
         u : Tensor, shape (B, L, D_in) or (L, D_in)
             Block input, any float dtype (computed in float32 with autocast disabled).
         mask : Tensor, shape (B, L') with L' >= L, optional
-            1 for real tokens, 0 for padding (the last ``L`` columns are used, so the full
+            1 for real tokens, 0 for padding (the last `L` columns are used, so the full
             attention mask of a decoding step can be passed).  Padded positions never enter the
             state and do not advance time: real tokens are scanned as if the padding were
             absent (left, right or interior padding), and the output at padded positions is 0.
@@ -375,14 +380,14 @@ class SSMAdapter(nn.Module):
         return_state : bool
             Also return the state after the last real token (for decoding).
         base : Tensor, shape (B, L, D_out), optional
-            The wrapped block's output: the result is then ``base + alpha C s_t`` in ``base``'s
-            dtype.  For a float32 ``base`` the sum is fused into the output product (one
-            ``addmm``), which saves the block-sized intermediate and its extra pass.
+            The wrapped block's output: the result is then `base + alpha C s_t` in `base`'s
+            dtype.  For a float32 `base` the sum is fused into the output product (one
+            `addmm`), which saves the block-sized intermediate and its extra pass.
 
         Returns
         -------
-        y : Tensor, shape (B, L, D_out), dtype of ``u`` (of ``base`` when given)
-        final_state : Tensor, shape (B, d), float32 -- only with ``return_state``
+        y : Tensor, shape (B, L, D_out), dtype of `u` (of `base` when given)
+        final_state : Tensor, shape (B, d), float32 -- only with `return_state`
         """
         squeeze = u.dim() == 2
         if squeeze:
@@ -463,7 +468,7 @@ class SSMAdapter(nn.Module):
     def step(
         self, u_t: torch.Tensor, state: torch.Tensor | None = None, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""One decoding step: ``s = A_bar s + B_bar u_t``, ``y_t = alpha C s``.
+        r"""One decoding step: `s = A_bar s + B_bar u_t`, `y_t = alpha C s`.
 
         Parameters
         ----------
@@ -475,7 +480,7 @@ class SSMAdapter(nn.Module):
 
         Returns
         -------
-        (y_t, new_state) : ``y_t`` of the shape and dtype of ``u_t``; ``new_state`` (B, d).
+        (y_t, new_state) : `y_t` of the shape and dtype of `u_t`; `new_state` (B, d).
         """
         squeeze_time = u_t.dim() == 3
         x = u_t[:, -1] if squeeze_time else u_t
@@ -503,25 +508,25 @@ class SSMAdapter(nn.Module):
 
     # ------------------------------------------------------------------ loading systems
     def load_state_space(self, sys: hk.StateSpace, *, gate: str | float = "keep") -> SSMAdapter:
-        r"""Load a discrete system exactly (switches to the ``"modal"`` parametrization).
+        r"""Load a discrete system exactly (switches to the `"modal"` parametrization).
 
-        ``sys`` is read in the adapter's kernel convention (see
-        :func:`hankelid_torch.bridge.to_state_space`): a strictly proper ``(A, B, C, 0)``
-        becomes the adapter ``A_bar = A``, ``B_bar = B``, ``alpha C_adapter = C``, i.e. the
-        adapter's kernel becomes ``markov_parameters(sys, L + 1)[1:]``.  A system with a
-        feed-through ``D`` is accepted when it is a same-step realization
-        ``(A, B, C' A, C' B)`` (``to_state_space(..., feedthrough=True)``); ``C'`` is then
-        recovered by least squares.  The state size becomes ``sys.n`` (parameters are
+        `sys` is read in the adapter's kernel convention (see
+        [`hankelid_torch.bridge.to_state_space`][hankelid_torch.bridge.to_state_space]): a strictly proper
+        `(A, B, C, 0)` becomes the adapter `A_bar = A`, `B_bar = B`, `alpha C_adapter = C`, i.e. the
+        adapter's kernel becomes `markov_parameters(sys, L + 1)[1:]`.  A system with a
+        feed-through `D` is accepted when it is a same-step realization
+        `(A, B, C' A, C' B)` (`to_state_space(..., feedthrough=True)`); `C'` is then
+        recovered by least squares.  The state size becomes `sys.n` (parameters are
         replaced: rebuild optimizers afterwards).
 
         Parameters
         ----------
         sys : hankelid.StateSpace
-            Discrete-time, stable, with ``m = D_in`` inputs and ``p = D_out`` outputs.
+            Discrete-time, stable, with `m = D_in` inputs and `p = D_out` outputs.
         gate : "keep", "one" or float
-            ``"keep"``: the current gate is kept and ``C = sys.C / gate`` (a zero gate keeps
-            ``C = sys.C``: the loaded system then sits behind a closed gate); ``"one"`` or a
-            number: the gate is set to it and ``C = sys.C / gate``.
+            `"keep"`: the current gate is kept and `C = sys.C / gate` (a zero gate keeps
+            `C = sys.C`: the loaded system then sits behind a closed gate); `"one"` or a
+            number: the gate is set to it and `C = sys.C / gate`.
 
         Returns
         -------
@@ -558,30 +563,31 @@ class SSMAdapter(nn.Module):
     def hankel_init_from_data(self, inputs: Any, *, gramians: str | None = None) -> _init.HankelInit:
         r"""Redo the Hankel init with task data: the full system's data Gramian on the input side.
 
-        The same richer system the Hankel init reduced (kept in ``hankel_info.full``) is
-        balance-truncated again to ``d_state`` states, now with the controllability Gramian of
-        the recorded inputs ``inputs`` (:func:`hankelid_torch.init.reduce_full_system`), and
-        loaded exactly; the gate is kept.  Parameters are replaced: call it before building
-        the optimizer.  :func:`hankelid_torch.hankel_init_from_data` does this for every
-        adapter of a model from its own activations.
+        The same richer system the Hankel init reduced (kept in `hankel_info.full`) is
+        balance-truncated again to `d_state` states, now with the controllability Gramian of
+        the recorded inputs `inputs`
+        ([`hankelid_torch.init.reduce_full_system`][hankelid_torch.init.reduce_full_system]), and loaded
+        exactly; the gate is kept.  Parameters are replaced: call it before building the optimizer.
+        [`hankelid_torch.hankel_init_from_data`][hankelid_torch.data_init.hankel_init_from_data] does this for
+        every adapter of a model from its own activations.
 
         Parameters
         ----------
         inputs : array_like or Tensor, shape (K, L, D_in)
-            ``K`` recorded input sequences of this adapter.
+            `K` recorded input sequences of this adapter.
         gramians : "horizon" | "exact" | "empirical", optional
-            Observability side (``None``, the default: what the Hankel init used).
+            Observability side (`None`, the default: what the Hankel init used).
 
         Returns
         -------
         HankelInit
-            Also stored as ``hankel_info``.
+            Also stored as `hankel_info`.
 
         Raises
         ------
         ValueError
             If the adapter was not Hankel-initialized in this process (no full system kept),
-            or ``inputs`` has the wrong shape or non-finite values.
+            or `inputs` has the wrong shape or non-finite values.
 
         Examples
         --------
@@ -612,13 +618,13 @@ class SSMAdapter(nn.Module):
 
     @classmethod
     def from_state_space(cls, sys: hk.StateSpace, *, gate: float = 1.0, **kwargs: Any) -> SSMAdapter:
-        """A new modal adapter holding ``sys`` exactly (``gate`` as given, default 1)."""
+        """A new modal adapter holding `sys` exactly (`gate` as given, default 1)."""
         ad = cls(sys.m, sys.n, out_features=sys.p, parametrization="modal", init="s4d", **kwargs)
         return ad.load_state_space(sys, gate=float(gate))
 
 
 def _same_step_readout(A: np.ndarray, B: np.ndarray, C: np.ndarray, D: np.ndarray) -> np.ndarray:
-    """``C'`` with ``C' [A, B] = [C, D]`` (a same-step realization), or a clear error."""
+    """`C'` with `C' [A, B] = [C, D]` (a same-step realization), or a clear error."""
     M = np.hstack([A, B])
     R = np.hstack([C, D])
     Cp, *_ = np.linalg.lstsq(M.T, R.T, rcond=None)

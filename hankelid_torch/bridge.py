@@ -1,33 +1,37 @@
-r"""The bridge between trained HRM adapters and the NumPy core (:mod:`hankelid`).
+r"""The bridge between trained HRM adapters and the NumPy core (`hankelid`).
 
-* :func:`adapter_layers` -- every module of a model that holds HRM adapters.
-* :func:`to_state_space` -- an adapter as a discrete :class:`hankelid.StateSpace` (float64).
-* :func:`from_state_space` -- load a discrete system into an adapter exactly.
-* :func:`reduce_adapters` -- the paper's two-phase use: train at full order, reduce every
-  adapter by balanced truncation, keep training or evaluate.
+* [`adapter_layers`][hankelid_torch.bridge.adapter_layers] -- every module of a model that holds HRM adapters.
+* [`to_state_space`][hankelid_torch.bridge.to_state_space] -- an adapter as a discrete
+  [`hankelid.StateSpace`][hankelid.systems.StateSpace] (float64).
+* [`from_state_space`][hankelid_torch.bridge.from_state_space] -- load a discrete system into an adapter
+  exactly.
+* [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters] -- the paper's two-phase use: train at full
+  order, reduce every adapter by balanced truncation, keep training or evaluate.
 
 The time convention
 -------------------
-The adapter reads its state after the current token entered it::
+The adapter reads its state after the current token entered it:
 
-    s_t = A s_{t-1} + B u_t,        y_t = alpha C s_t,
+```text
+s_t = A s_{t-1} + B u_t,        y_t = alpha C s_t,
+```
 
-so its output at token ``t`` depends on ``u_t`` (its kernel is ``K_k = alpha C A^k B``,
-``k >= 0``).  :func:`to_state_space` returns, by default, the strictly proper system
-``G = (A, B, alpha C, 0)`` whose Markov parameters are ``h_0 = 0``, ``h_{k+1} = K_k``: the
-adapter emits at token ``t`` what ``G`` emits at sample ``t + 1`` (a one-sample advance; the
-adapter's transfer function is ``z G(z)``).  Why this system and not the same-step one:
+so its output at token `t` depends on `u_t` (its kernel is `K_k = alpha C A^k B`,
+`k >= 0`).  [`to_state_space`][hankelid_torch.bridge.to_state_space] returns, by default, the strictly proper
+system `G = (A, B, alpha C, 0)` whose Markov parameters are `h_0 = 0`, `h_{k+1} = K_k`: the
+adapter emits at token `t` what `G` emits at sample `t + 1` (a one-sample advance; the
+adapter's transfer function is `z G(z)`).  Why this system and not the same-step one:
 
-* its Hankel matrix ``[h_{i+j+1}] = [K_{i+j}]`` is the Hankel matrix of the adapter's kernel,
+* its Hankel matrix `[h_{i+j+1}] = [K_{i+j}]` is the Hankel matrix of the adapter's kernel,
   so its Hankel singular values are the adapter's;
-* ``|z| = 1`` on the unit circle, so ``||z G - z G_r|| = ||G - G_r||`` in H2 and H-infinity: the
-  error bounds of a balanced truncation of ``G`` hold for the adapter's input-output map;
-* every balanced truncation ``G_r = (A_r, B_r, C_r, 0)`` is again an adapter of order ``r``
-  (kernel ``C_r A_r^k B_r``), loaded exactly -- whereas a truncation of the same-step
-  realization keeps the full-rank feed-through ``D = alpha C B``, which no adapter of order
-  ``r`` can hold.
+* `|z| = 1` on the unit circle, so `||z G - z G_r|| = ||G - G_r||` in H2 and H-infinity: the
+  error bounds of a balanced truncation of `G` hold for the adapter's input-output map;
+* every balanced truncation `G_r = (A_r, B_r, C_r, 0)` is again an adapter of order `r`
+  (kernel `C_r A_r^k B_r`), loaded exactly -- whereas a truncation of the same-step
+  realization keeps the full-rank feed-through `D = alpha C B`, which no adapter of order
+  `r` can hold.
 
-Pass ``feedthrough=True`` for the same-step realization ``(A, B, alpha C A, alpha C B)`` whose
+Pass `feedthrough=True` for the same-step realization `(A, B, alpha C A, alpha C B)` whose
 Markov parameters are the adapter's impulse response sample for sample.
 """
 
@@ -60,16 +64,17 @@ __all__ = [
 
 
 def _adapter_dict(layer: nn.Module) -> nn.ModuleDict | None:
-    """The ``HRM_ADAPTER_ATTR`` ModuleDict of a PEFT layer, or ``None``."""
+    """The `HRM_ADAPTER_ATTR` ModuleDict of a PEFT layer, or `None`."""
     md = getattr(layer, HRM_ADAPTER_ATTR, None)
     return md if isinstance(md, nn.ModuleDict) else None
 
 
 def adapter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every module of ``model`` that holds HRM adapters, as ``(qualified_name, module)``.
+    """Every module of `model` that holds HRM adapters, as `(qualified_name, module)`.
 
-    A module qualifies if it has an ``hrm_ssm`` :class:`torch.nn.ModuleDict` (the PEFT layer,
-    adapters keyed by adapter name) or is a bare :class:`SSMAdapter` not held by such a layer.
+    A module qualifies if it has an `hrm_ssm` `torch.nn.ModuleDict` (the PEFT layer,
+    adapters keyed by adapter name) or is a bare [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter] not held by
+    such a layer.
 
     Parameters
     ----------
@@ -79,7 +84,7 @@ def adapter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     Returns
     -------
     list of (str, torch.nn.Module)
-        In the order of ``model.named_modules()``.
+        In the order of `model.named_modules()`.
 
     Examples
     --------
@@ -116,19 +121,19 @@ def _active(layer: nn.Module) -> list[str]:
 
 
 def get_adapter(layer: nn.Module, adapter_name: str | None = None) -> SSMAdapter:
-    """The :class:`SSMAdapter` of ``layer`` named ``adapter_name``.
+    """The [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter] of `layer` named `adapter_name`.
 
-    ``layer`` is an :class:`SSMAdapter` or a module with an ``hrm_ssm`` ModuleDict.  Without
-    ``adapter_name`` the layer's only adapter, or its only active adapter, is used.
+    `layer` is an [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter] or a module with an `hrm_ssm` ModuleDict.
+    Without `adapter_name` the layer's only adapter, or its only active adapter, is used.
 
     Raises
     ------
     KeyError
-        If ``adapter_name`` is not an adapter of the layer.
+        If `adapter_name` is not an adapter of the layer.
     ValueError
         If the choice is ambiguous.
     TypeError
-        If ``layer`` holds no HRM adapter.
+        If `layer` holds no HRM adapter.
     """
     if isinstance(layer, SSMAdapter):
         return layer
@@ -151,24 +156,24 @@ def get_adapter(layer: nn.Module, adapter_name: str | None = None) -> SSMAdapter
 def to_state_space(
     layer: nn.Module, adapter_name: str | None = None, *, feedthrough: bool = False
 ) -> hk.StateSpace:
-    r"""An HRM adapter as a discrete :class:`hankelid.StateSpace` (``dt = 1``, float64).
+    r"""An HRM adapter as a discrete [`hankelid.StateSpace`][hankelid.systems.StateSpace] (`dt = 1`, float64).
 
-    Input: the block input ``u`` (the MLP's input); output: the adapter's additive
-    contribution ``y``, gate included.  Complex-conjugate modes appear as real ``2 x 2``
-    blocks of ``A``.
+    Input: the block input `u` (the MLP's input); output: the adapter's additive
+    contribution `y`, gate included.  Complex-conjugate modes appear as real `2 x 2`
+    blocks of `A`.
 
     Parameters
     ----------
-    layer : SSMAdapter or a module with ``hrm_ssm``
+    layer : SSMAdapter or a module with `hrm_ssm`
     adapter_name : str, optional
-        Which adapter of the layer (see :func:`get_adapter`).
+        Which adapter of the layer (see [`get_adapter`][hankelid_torch.bridge.get_adapter]).
     feedthrough : bool
-        ``False`` (default): the strictly proper system ``(A, B, alpha C, 0)``; its Markov
-        parameters ``h_{k+1}`` are the adapter's impulse response ``K_k`` (the adapter emits at
-        token ``t`` what this system emits at ``t + 1``); this is the system that
-        :func:`reduce_adapters` balance-truncates, and any of its truncations loads back
-        exactly.  ``True``: the same-step realization ``(A, B, alpha C A, alpha C B)`` whose
-        Markov parameters ``h_k`` equal ``K_k``.
+        `False` (default): the strictly proper system `(A, B, alpha C, 0)`; its Markov
+        parameters `h_{k+1}` are the adapter's impulse response `K_k` (the adapter emits at
+        token `t` what this system emits at `t + 1`); this is the system that
+        [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters] balance-truncates, and any of its
+        truncations loads back exactly.  `True`: the same-step realization `(A, B, alpha C A, alpha C B)`
+        whose Markov parameters `h_k` equal `K_k`.
 
     Returns
     -------
@@ -206,13 +211,14 @@ def from_state_space(
     *,
     gate: str | float = "keep",
 ) -> SSMAdapter:
-    """Load the discrete system ``sys`` into an adapter exactly (see :meth:`SSMAdapter.load_state_space`).
+    """Load the discrete system `sys` into an adapter exactly (see
+    [`SSMAdapter.load_state_space`][hankelid_torch.adapter.SSMAdapter.load_state_space]).
 
-    ``sys`` is read in :func:`to_state_space`'s convention: a strictly proper ``(A, B, C, 0)``
-    gives the adapter kernel ``markov_parameters(sys, L + 1)[1:]``; a same-step realization
-    (``feedthrough=True``) is accepted too.  The adapter switches to the ``"modal"``
-    parametrization with ``sys.n`` states; its gate is kept (``gate="keep"``, ``C`` rescaled
-    so that the loaded contribution is exactly ``sys``) or set.
+    `sys` is read in [`to_state_space`][hankelid_torch.bridge.to_state_space]'s convention: a strictly proper
+    `(A, B, C, 0)` gives the adapter kernel `markov_parameters(sys, L + 1)[1:]`; a same-step realization
+    (`feedthrough=True`) is accepted too.  The adapter switches to the `"modal"`
+    parametrization with `sys.n` states; its gate is kept (`gate="keep"`, `C` rescaled
+    so that the loaded contribution is exactly `sys`) or set.
 
     Returns
     -------
@@ -238,11 +244,11 @@ def from_state_space(
 # ---------------------------------------------------------------------------- reduction
 @dataclass
 class AdapterReduction:
-    """One adapter's balanced truncation inside :func:`reduce_adapters`.
+    """One adapter's balanced truncation inside [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters].
 
-    ``hsv`` and ``error_bound`` are those of the layer's system (gate included); ``system`` is
-    the reduced system that was loaded (in :func:`to_state_space`'s convention) and
-    ``reduction`` the :class:`hankelid.Reduction` behind it.
+    `hsv` and `error_bound` are those of the layer's system (gate included); `system` is
+    the reduced system that was loaded (in [`to_state_space`][hankelid_torch.bridge.to_state_space]'s
+    convention) and `reduction` the [`hankelid.Reduction`][hankelid.truncation.Reduction] behind it.
     """
 
     layer: str
@@ -278,11 +284,12 @@ class AdapterReduction:
 
 
 class ReductionReport(list):
-    """The list of :class:`AdapterReduction` returned by :func:`reduce_adapters`, printable as a table."""
+    """The list of [`AdapterReduction`][hankelid_torch.bridge.AdapterReduction] returned by
+    [`reduce_adapters`][hankelid_torch.bridge.reduce_adapters], printable as a table."""
 
     @property
     def orders(self) -> dict[str, int]:
-        """``{layer (or layer/adapter): order_after}``."""
+        """`{layer (or layer/adapter): order_after}`."""
         return {_key(r): r.order_after for r in self}
 
     @property
@@ -321,33 +328,35 @@ def reduce_adapters(
     adapter_name: str | None = None,
     **estimator_options: Any,
 ) -> ReductionReport:
-    r"""Reduce every HRM adapter of ``model`` by balanced truncation and load the result.
+    r"""Reduce every HRM adapter of `model` by balanced truncation and load the result.
 
-    For each adapter, the system of :func:`to_state_space` (gate included) is reduced with
-    :func:`hankelid.balanced_truncation` and loaded back exactly with
-    :func:`from_state_space` (modal parametrization, FFT scan kept, gate kept).  Afterwards
-    ``to_state_space(layer)`` has the Markov parameters of the balanced truncation (to float32
-    rounding) and the adapter's H-infinity error obeys the reported bound.
+    For each adapter, the system of [`to_state_space`][hankelid_torch.bridge.to_state_space] (gate included)
+    is reduced with [`hankelid.balanced_truncation`][hankelid.truncation.balanced_truncation] and loaded back
+    exactly with [`from_state_space`][hankelid_torch.bridge.from_state_space] (modal parametrization, FFT scan
+    kept, gate kept).  Afterwards `to_state_space(layer)` has the Markov parameters of the balanced truncation
+    (to float32 rounding) and the adapter's H-infinity error obeys the reported bound.
 
     Parameters
     ----------
     model : nn.Module
         A PEFT model (or any module tree) holding HRM adapters.
     order : int or mapping, optional
-        Reduced order (clipped to each adapter's order), or ``{qualified layer name: order}``.
+        Reduced order (clipped to each adapter's order), or `{qualified layer name: order}`.
     tol : float, optional
         Error tolerance instead of an order: the smallest order whose bound
-        ``2 sum_{i > r} sigma_i`` is ``<= tol`` (as :func:`hankelid.balanced_truncation`).
+        `2 sum_{i > r} sigma_i` is `<= tol` (as
+        [`hankelid.balanced_truncation`][hankelid.truncation.balanced_truncation]).
     gramians : {"exact", "empirical"}
-        Exact Lyapunov Gramians, or empirical ones (``estimator_options`` are passed on,
-        e.g. ``length``, ``n_trajectories``, ``seed``).
+        Exact Lyapunov Gramians, or empirical ones (`estimator_options` are passed on,
+        e.g. `length`, `n_trajectories`, `seed`).
     adapter_name : str, optional
         Only this adapter of each layer (default: all of them).
 
     Returns
     -------
     ReductionReport
-        One :class:`AdapterReduction` per adapter: order before/after, HSVs, error bound.
+        One [`AdapterReduction`][hankelid_torch.bridge.AdapterReduction] per adapter: order before/after,
+        HSVs, error bound.
 
     Examples
     --------
@@ -428,7 +437,7 @@ def _check_order_value(value: Any, what: str) -> int:
 def _check_reduction_request(
     model: nn.Module, order: Any, tol: Any, adapter_name: str | None
 ) -> list[tuple[str, nn.Module]]:
-    """Validate everything ``reduce_adapters`` is asked before any adapter changes; return the layers."""
+    """Validate everything `reduce_adapters` is asked before any adapter changes; return the layers."""
     if order is None and tol is None:
         raise ValueError("give an order or a tol")
     layers = adapter_layers(model)
@@ -464,10 +473,10 @@ def _sync_layer_bookkeeping(layer: nn.Module, adapter_name: str | None, order: i
 def _sync_peft_config(model: nn.Module, report: ReductionReport) -> None:
     """Record the reduced orders in the PEFT config so that a saved model loads back.
 
-    Each reduced layer gets its order in ``d_state_pattern`` (keyed by the block's name in the
+    Each reduced layer gets its order in `d_state_pattern` (keyed by the block's name in the
     base model).  When every adapter of that name is modal now, the config switches to
-    ``parametrization="modal"``; after a partial reduction the reduced layers are recorded in
-    ``parametrization_pattern`` instead, so a saved copy loads back layer by layer exactly.
+    `parametrization="modal"`; after a partial reduction the reduced layers are recorded in
+    `parametrization_pattern` instead, so a saved copy loads back layer by layer exactly.
     """
     configs = getattr(model, "peft_config", None)
     if not isinstance(configs, dict):

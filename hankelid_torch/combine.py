@@ -45,8 +45,8 @@ def parallel_connection(systems: Sequence[hk.StateSpace], weights: Sequence[floa
     Returns
     -------
     hankelid.StateSpace
-        Block-diagonal ``A``, stacked ``B``, ``C = [w_1 C_1, ..., w_k C_k]``,
-        ``D = sum_i w_i D_i``.
+        Block-diagonal `A`, stacked `B`, `C = [w_1 C_1, ..., w_k C_k]`,
+        `D = sum_i w_i D_i`.
 
     Raises
     ------
@@ -90,7 +90,7 @@ def parallel_connection(systems: Sequence[hk.StateSpace], weights: Sequence[floa
 def check_weighted_request(
     existing: Sequence[str], adapters: Any, weights: Any, adapter_name: Any, combination_type: Any
 ) -> None:
-    """Validate an ``add_weighted_adapter`` call before anything is created."""
+    """Validate an `add_weighted_adapter` call before anything is created."""
     if combination_type not in ("parallel", "cat", "linear"):
         raise ValueError(
             f"combination_type={combination_type!r} is not supported by HRM adapters. Supported: 'parallel' "
@@ -128,7 +128,7 @@ def add_weighted_adapter(
     order: int | None = None,
     tol: float | None = None,
 ) -> Any:
-    """What `HRMModel.add_weighted_adapter` does (see there), on the tuner ``tuner``."""
+    """What `HRMModel.add_weighted_adapter` does (see there), on the tuner `tuner`."""
     from .bridge import AdapterReduction, ReductionReport, to_state_space
     from .hrm.config import HRM_ADAPTER_ATTR
     from .hrm.layer import HRMLayer

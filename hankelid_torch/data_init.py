@@ -3,11 +3,12 @@ r"""Hankel init from task data: Gramians of the inputs the adapters will actuall
 The default Hankel init weights the full system's state directions by how much *white noise*
 excites them.  The inputs of an adapter beside a block of a pre-trained model are nothing like
 white noise: they are that block's input activations on the task, strongly anisotropic across
-channels and correlated in time.  :func:`hankel_init_from_data` records them with the frozen
-model (adapters disabled) on a few batches of task data and redoes every adapter's balanced
-truncation with their *data Gramian* on the controllability side
-(:meth:`SSMAdapter.hankel_init_from_data`, :func:`hankelid.empirical_gramian` with an input
-array), so that the states kept are the ones the task excites.
+channels and correlated in time.  [`hankel_init_from_data`][hankelid_torch.data_init.hankel_init_from_data]
+records them with the frozen model (adapters disabled) on a few batches of task data and redoes every
+adapter's balanced truncation with their *data Gramian* on the controllability side
+([`SSMAdapter.hankel_init_from_data`][hankelid_torch.adapter.SSMAdapter.hankel_init_from_data],
+[`hankelid.empirical_gramian`][hankelid.empirical.empirical_gramian] with an input array), so that the states
+kept are the ones the task excites.
 """
 
 from __future__ import annotations
@@ -43,28 +44,28 @@ def _as_model_inputs(batch: Any) -> dict[str, torch.Tensor]:
 def capture_adapter_inputs(
     model: nn.Module, batches: Iterable[Any], *, max_sequences: int | None = 256
 ) -> dict[str, torch.Tensor]:
-    """The inputs of every HRM adapter layer on ``batches``, recorded with the adapters disabled.
+    """The inputs of every HRM adapter layer on `batches`, recorded with the adapters disabled.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A model with HRM adapter layers (a PEFT model from ``get_peft_model(..., HRMConfig(...))``).
+        A model with HRM adapter layers (a PEFT model from `get_peft_model(..., HRMConfig(...))`).
     batches : iterable
-        ``input_ids`` tensors ``(B, L)`` or mappings with ``input_ids`` and optionally
-        ``attention_mask``; padded positions are recorded as zero input (no drive).
+        `input_ids` tensors `(B, L)` or mappings with `input_ids` and optionally
+        `attention_mask`; padded positions are recorded as zero input (no drive).
     max_sequences : int, optional
-        Stop after this many sequences (default 256; ``None``: all of ``batches``).
+        Stop after this many sequences (default 256; `None`: all of `batches`).
 
     Returns
     -------
     dict
-        Layer name to a float64 CPU tensor ``(K, L, D_in)`` (batches of different ``L`` are
+        Layer name to a float64 CPU tensor `(K, L, D_in)` (batches of different `L` are
         cut to the shortest).
 
     Raises
     ------
     ValueError
-        If the model has no HRM adapter layer, or ``batches`` is empty.
+        If the model has no HRM adapter layer, or `batches` is empty.
     """
     layers = [(name, layer) for name, layer in adapter_layers(model) if not isinstance(layer, SSMAdapter)]
     if not layers:
@@ -124,34 +125,37 @@ def hankel_init_from_data(
 ) -> dict[str, HankelInit]:
     r"""Redo the Hankel init of every HRM adapter with the data Gramian of its recorded inputs.
 
-    Records each adapter layer's input on ``batches`` with the adapters disabled
-    (:func:`capture_adapter_inputs`), then calls :meth:`SSMAdapter.hankel_init_from_data` on
-    each Hankel-initialized adapter: the same full system, balance-truncated with the
-    controllability Gramian of the task's own inputs.  Gates are kept; parameters are
-    replaced, so call it right after ``get_peft_model`` and before building the optimizer.
+    Records each adapter layer's input on `batches` with the adapters disabled
+    ([`capture_adapter_inputs`][hankelid_torch.data_init.capture_adapter_inputs]), then calls
+    [`SSMAdapter.hankel_init_from_data`][hankelid_torch.adapter.SSMAdapter.hankel_init_from_data] on each
+    Hankel-initialized adapter: the same full system, balance-truncated with the controllability Gramian of
+    the task's own inputs.  Gates are kept; parameters are replaced, so call it right after `get_peft_model`
+    and before building the optimizer.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A model with HRM adapters created with ``init="hankel"`` in this process.
+        A model with HRM adapters created with `init="hankel"` in this process.
     batches : iterable
-        As :func:`capture_adapter_inputs` (a few batches of training data).
+        As [`capture_adapter_inputs`][hankelid_torch.data_init.capture_adapter_inputs] (a few batches of
+        training data).
     adapter_name : str, optional
         Only this adapter (default: every Hankel-initialized adapter of each layer).
     gramians : "exact" | "empirical", optional
-        Observability side (``None``, the default: the one each adapter's Hankel init used).
+        Observability side (`None`, the default: the one each adapter's Hankel init used).
     max_sequences : int, optional
         Sequences recorded (default 256).
 
     Returns
     -------
     dict
-        ``"layer_name[adapter]"`` to the :class:`~hankelid_torch.init.HankelInit` of the new reduction.
+        `"layer_name[adapter]"` to the [`HankelInit`][hankelid_torch.init.HankelInit] of the new reduction.
 
     Raises
     ------
     ValueError
-        If no adapter was Hankel-initialized in this process, or as :func:`capture_adapter_inputs`.
+        If no adapter was Hankel-initialized in this process, or as
+        [`capture_adapter_inputs`][hankelid_torch.data_init.capture_adapter_inputs].
 
     Examples
     --------

@@ -1,19 +1,19 @@
 """Iso-parameter matching: an HRM configuration with as many trainable parameters as a LoRA/DoRA one.
 
-The LoRA/DoRA side is counted from the model's real module shapes (``r·(in + out)`` per targeted
-``Linear``, plus the DoRA magnitude vector of length ``out``; ``rank_pattern``, ``target_modules``
-including ``"all-linear"``, ``exclude_modules``, ``layers_to_transform``, ``bias`` and
-``modules_to_save`` are respected). The HRM side is counted by *instantiating* the HRM PEFT model
-on a ``meta``-device copy of the model (no memory, no weights), so the count follows the adapter
-module as it is, not a formula (the expensive ``init="hankel"`` is counted with the S4D init of the
+The LoRA/DoRA side is counted from the model's real module shapes (`r·(in + out)` per targeted
+`Linear`, plus the DoRA magnitude vector of length `out`; `rank_pattern`, `target_modules`
+including `"all-linear"`, `exclude_modules`, `layers_to_transform`, `bias` and
+`modules_to_save` are respected). The HRM side is counted by *instantiating* the HRM PEFT model
+on a `meta`-device copy of the model (no memory, no weights), so the count follows the adapter
+module as it is, not a formula (the expensive `init="hankel"` is counted with the S4D init of the
 same parametrization: initializations do not change shapes). Everything works on a model built
-under ``torch.device("meta")``, which is how the full Mistral-7B shapes are checked without weights.
+under `torch.device("meta")`, which is how the full Mistral-7B shapes are checked without weights.
 
-Matching: every HRM site's count is affine in its state size (``2·D·d + 2·d + 1`` for the s4d
+Matching: every HRM site's count is affine in its state size (`2·D·d + 2·d + 1` for the s4d
 parametrization: B̄ d×D, C D×d, log_a, log_dt, gate); the slope and intercept of each site are
-read from two instantiations, a uniform ``d_state`` is chosen, and single sites are then moved by
-±1 state (``d_state_pattern``, like LoRA's ``rank_pattern``) until the total is as close to the
-target as the granularity ``2·D + 2`` allows. The final configuration is instantiated once more
+read from two instantiations, a uniform `d_state` is chosen, and single sites are then moved by
+±1 state (`d_state_pattern`, like LoRA's `rank_pattern`) until the total is as close to the
+target as the granularity `2·D + 2` allows. The final configuration is instantiated once more
 and its real count is reported.
 """
 
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ParameterMatch:
-    """The outcome of :func:`match_parameters`.
+    """The outcome of [`match_parameters`][hankelid_torch.params.match_parameters].
 
     Attributes
     ----------
@@ -54,11 +54,11 @@ class ParameterMatch:
     achieved : int
         Trainable parameters of the returned HRM configuration (counted by instantiation).
     deviation : float
-        ``(achieved - target) / target``.
+        `(achieved - target) / target`.
     tolerance : float
         The relative tolerance asked for.
     within_tolerance : bool
-        ``abs(deviation) <= tolerance``.
+        `abs(deviation) <= tolerance`.
     d_state : int
         The HRM state size used on most sites.
     d_state_pattern : dict
@@ -70,7 +70,7 @@ class ParameterMatch:
     granularity : int
         The smallest change in the HRM count that one more state on one site makes.
     method : str
-        ``"lora"`` or ``"dora"``.
+        `"lora"` or `"dora"`.
     """
 
     target: int
@@ -131,14 +131,14 @@ def _count_modules_to_save(model: nn.Module, names: list[str] | None) -> int:
 
 
 def lora_trainable_count(model: nn.Module, lora_config: LoraConfig) -> tuple[int, int]:
-    """Trainable parameters that ``get_peft_model(model, lora_config)`` would create, from shapes.
+    """Trainable parameters that `get_peft_model(model, lora_config)` would create, from shapes.
 
     Parameters
     ----------
     model : nn.Module
-        The base model (any device, ``meta`` included); it is not modified.
+        The base model (any device, `meta` included); it is not modified.
     lora_config : peft.LoraConfig
-        LoRA or DoRA (``use_dora=True``) configuration.
+        LoRA or DoRA (`use_dora=True`) configuration.
 
     Returns
     -------
@@ -148,8 +148,8 @@ def lora_trainable_count(model: nn.Module, lora_config: LoraConfig) -> tuple[int
     Raises
     ------
     ValueError
-        If ``lora_config`` is not a ``LoraConfig``, nothing is targeted, or a targeted module is not
-        a ``Linear``/``Conv1D``/``Embedding``.
+        If `lora_config` is not a `LoraConfig`, nothing is targeted, or a targeted module is not
+        a `Linear`/`Conv1D`/`Embedding`.
 
     Examples
     --------
@@ -201,7 +201,7 @@ def lora_trainable_count(model: nn.Module, lora_config: LoraConfig) -> tuple[int
 
 
 def _meta_copy(model: nn.Module) -> nn.Module:
-    """A weightless copy of ``model`` on the ``meta`` device (cheap for any size)."""
+    """A weightless copy of `model` on the `meta` device (cheap for any size)."""
     if all(p.device.type == "meta" for p in model.parameters()):
         return copy.deepcopy(model)
     config = getattr(model, "config", None)
@@ -230,7 +230,7 @@ def _site_counts(peft_model: nn.Module) -> dict[str, int]:
 
 
 def hrm_trainable_count(model: nn.Module, hrm_config: HRMConfig) -> tuple[int, dict[str, int]]:
-    """Trainable parameters of ``get_peft_model(model, hrm_config)``, counted on a meta copy.
+    """Trainable parameters of `get_peft_model(model, hrm_config)`, counted on a meta copy.
 
     Parameters
     ----------
@@ -283,7 +283,7 @@ def _spread_order(n: int) -> list[int]:
 
 
 def _search(target: int, extra: int, slopes: list[int], intercepts: list[int]) -> list[int]:
-    """Per-site state sizes (>= 1) whose affine count ``extra + Σ(a_i d_i + b_i)`` is closest to target."""
+    """Per-site state sizes (>= 1) whose affine count `extra + Σ(a_i d_i + b_i)` is closest to target."""
     n = len(slopes)
     base = extra + sum(intercepts)
     total_slope = sum(slopes)
@@ -322,28 +322,28 @@ def match_parameters(
     Parameters
     ----------
     model : nn.Module
-        The base model (e.g. a ``MistralForCausalLM``; built under ``torch.device("meta")`` is fine).
+        The base model (e.g. a `MistralForCausalLM`; built under `torch.device("meta")` is fine).
         It is not modified.
     lora_config : peft.LoraConfig
-        The reference configuration (``use_dora=True`` for DoRA).
+        The reference configuration (`use_dora=True` for DoRA).
     tolerance : float, default 1e-3
         Relative tolerance; a warning is emitted when the shapes do not allow it.
     return_report : bool, default False
-        Also return the :class:`ParameterMatch`.
+        Also return the [`ParameterMatch`][hankelid_torch.params.ParameterMatch].
     **hrm_kwargs
-        Passed to ``HRMConfig`` (``target_modules``, ``site``, ``init``, ``layers_to_transform`` ...);
-        ``d_state`` and ``d_state_pattern`` are chosen here.
+        Passed to `HRMConfig` (`target_modules`, `site`, `init`, `layers_to_transform` ...);
+        `d_state` and `d_state_pattern` are chosen here.
 
     Returns
     -------
     HRMConfig or (HRMConfig, ParameterMatch)
-        The report is also attached to the config as ``config.parameter_match`` (not serialized).
+        The report is also attached to the config as `config.parameter_match` (not serialized).
 
     Raises
     ------
     ValueError
-        If ``d_state``/``d_state_pattern`` are given, the LoRA config targets nothing or an unsupported
-        module, ``model`` is already a ``PeftModel``, or the HRM config has no adapter site.
+        If `d_state`/`d_state_pattern` are given, the LoRA config targets nothing or an unsupported
+        module, `model` is already a `PeftModel`, or the HRM config has no adapter site.
 
     Examples
     --------

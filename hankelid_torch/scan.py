@@ -2,28 +2,28 @@ r"""Scan kernels for linear time-invariant state-space models in PyTorch.
 
 A discrete LTI recurrence with the adapter's convention
 
-.. math::
-
-    s_t = A s_{t-1} + B u_t, \qquad y_t = C s_t, \qquad s_{-1} = s_{\mathrm{init}}
+$$
+s_t = A s_{t-1} + B u_t, \qquad y_t = C s_t, \qquad s_{-1} = s_{\mathrm{init}}
+$$
 
 (the state is read *after* the current input entered it) is a causal convolution
-``y_t = sum_{k<=t} K_k u_{t-k}`` with the kernel ``K_k = C A^k B`` (``k >= 0``), plus the free
+`y_t = sum_{k<=t} K_k u_{t-k}` with the kernel `K_k = C A^k B` (`k >= 0`), plus the free
 response of the initial state.  This module provides
 
-* :func:`fft_scan` -- the exact causal convolution along time with one ``rfft``/``irfft``
-  pair at a power-of-two FFT size ``>= 2L`` (float32, or float64 for float64 input, with
+* [`fft_scan`][hankelid_torch.scan.fft_scan] -- the exact causal convolution along time with one
+  `rfft`/`irfft` pair at a power-of-two FFT size `>= 2L` (float32, or float64 for float64 input, with
   autocast disabled; the output is cast back to the input dtype),
-* :func:`modal_fft_scan` -- the same for real modal (block-diagonal) systems in which pairs of
-  channels are coupled by ``2 x 2`` rotation-scale blocks (complex-conjugate modes),
-* :func:`ssm_kernel` -- ``K_k = C A^k B`` for diagonal real, complex-diagonal and dense ``A``
-  without a Python loop over the length,
-* :func:`sequential_scan` / :func:`scan_step` -- the reference recurrence and the single-step
-  update used for decoding.
+* [`modal_fft_scan`][hankelid_torch.scan.modal_fft_scan] -- the same for real modal (block-diagonal) systems
+  in which pairs of channels are coupled by `2 x 2` rotation-scale blocks (complex-conjugate modes),
+* [`ssm_kernel`][hankelid_torch.scan.ssm_kernel] -- `K_k = C A^k B` for diagonal real, complex-diagonal and
+  dense `A` without a Python loop over the length,
+* [`sequential_scan`][hankelid_torch.scan.sequential_scan] / [`scan_step`][hankelid_torch.scan.scan_step] --
+  the reference recurrence and the single-step update used for decoding.
 
-Relation to :func:`hankelid.markov_parameters`: a hankelid discrete system ``(A, B, C, 0)``
-has Markov parameters ``h_0 = 0, h_k = C A^{k-1} B``, so ``ssm_kernel(A, B, C, L)`` equals
-``markov_parameters(sys, L + 1)[1:]``: the scan emits at step ``t`` what the hankelid system
-emits at step ``t + 1`` (one-sample advance, the same transfer function up to a factor ``z``,
+Relation to [`hankelid.markov_parameters`][hankelid.systems.markov_parameters]: a hankelid discrete system
+`(A, B, C, 0)` has Markov parameters `h_0 = 0, h_k = C A^{k-1} B`, so `ssm_kernel(A, B, C, L)` equals
+`markov_parameters(sys, L + 1)[1:]`: the scan emits at step `t` what the hankelid system
+emits at step `t + 1` (one-sample advance, the same transfer function up to a factor `z`,
 hence the same Hankel singular values and the same H-infinity errors).
 
 Examples
@@ -61,7 +61,7 @@ __all__ = [
 
 # ---------------------------------------------------------------------------- helpers
 def fft_size(length: int) -> int:
-    """The FFT size used for a sequence of ``length`` samples: the power of two ``>= 2 * length``.
+    """The FFT size used for a sequence of `length` samples: the power of two `>= 2 * length`.
 
     Examples
     --------
@@ -74,7 +74,7 @@ def fft_size(length: int) -> int:
 
 
 def no_autocast(device: torch.device):
-    """A context that disables autocast on ``device`` (a no-op where autocast does not exist).
+    """A context that disables autocast on `device` (a no-op where autocast does not exist).
 
     Examples
     --------
@@ -126,35 +126,35 @@ def _check_time_axis(u: torch.Tensor, kernel: torch.Tensor, name: str = "kernel"
 def fft_scan(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     r"""Exact causal convolution along time, channel by channel.
 
-    ``y[..., t, j] = sum_{k <= t} kernel[k, j] * u[..., t - k, j]``, computed with one
-    ``rfft``/``irfft`` pair at the power-of-two FFT size :func:`fft_size(L) <fft_size>`
-    (``>= 2L``, so the circular convolution equals the linear one on the first ``L`` samples).
+    `y[..., t, j] = sum_{k <= t} kernel[k, j] * u[..., t - k, j]`, computed with one
+    `rfft`/`irfft` pair at the power-of-two FFT size [`fft_size(L)`][hankelid_torch.scan.fft_size]
+    (`>= 2L`, so the circular convolution equals the linear one on the first `L` samples).
 
     Parameters
     ----------
     u : Tensor, shape (..., L, c)
         Input sequences (any float dtype).
     kernel : Tensor, shape (Lk, c)
-        Per-channel kernel.  Only the first ``L`` taps matter; a shorter kernel
-        (``Lk < L``) is a finite impulse response padded with zeros.
+        Per-channel kernel.  Only the first `L` taps matter; a shorter kernel
+        (`Lk < L`) is a finite impulse response padded with zeros.
 
     Returns
     -------
-    Tensor, shape (..., L, c), dtype of ``u``
-        Computed in float32 (float64 when ``u`` or ``kernel`` is float64) with autocast
-        disabled, then cast back to ``u.dtype``; an integer or bool ``u`` gives the computation
+    Tensor, shape (..., L, c), dtype of `u`
+        Computed in float32 (float64 when `u` or `kernel` is float64) with autocast
+        disabled, then cast back to `u.dtype`; an integer or bool `u` gives the computation
         dtype (the result is not truncated to integers).
 
     Raises
     ------
     TypeError
-        If ``u`` or ``kernel`` is not a tensor, or is complex (the scan is real).
+        If `u` or `kernel` is not a tensor, or is complex (the scan is real).
     ValueError
         If the shapes do not match.
 
     Notes
     -----
-    This is :func:`modal_fft_scan` with real modes only (no ``k_off``).
+    This is [`modal_fft_scan`][hankelid_torch.scan.modal_fft_scan] with real modes only (no `k_off`).
 
     Examples
     --------
@@ -177,42 +177,42 @@ def modal_fft_scan(
     *,
     channels_first: bool = False,
 ) -> torch.Tensor:
-    r"""Causal convolution of a real modal system: ``s_j = k_diag_j * u_j + k_off_j * u_{partner(j)}``.
+    r"""Causal convolution of a real modal system: `s_j = k_diag_j * u_j + k_off_j * u_{partner(j)}`.
 
-    This is the state convolution of a block-diagonal ``A`` whose ``1 x 1`` blocks are real
-    modes and whose ``2 x 2`` blocks ``rho [[cos th, sin th], [-sin th, cos th]]`` are
-    complex-conjugate pairs ``rho e^{+-i th}``: the ``k``-th power of such a block is
-    ``rho^k [[cos k th, sin k th], [-sin k th, cos k th]]``, so channel ``j`` of a pair receives
-    its own input through ``k_diag = rho^k cos(k th)`` and its partner's through
-    ``k_off = +-rho^k sin(k th)`` (``+`` for the first channel of the pair, ``-`` for the
-    second).  ``k_off`` is zero on real modes.  Same FFT size, dtype and autocast rules as
-    :func:`fft_scan`, which this equals when ``k_off`` is ``None``.
+    This is the state convolution of a block-diagonal `A` whose `1 x 1` blocks are real
+    modes and whose `2 x 2` blocks `rho [[cos th, sin th], [-sin th, cos th]]` are
+    complex-conjugate pairs `rho e^{+-i th}`: the `k`-th power of such a block is
+    `rho^k [[cos k th, sin k th], [-sin k th, cos k th]]`, so channel `j` of a pair receives
+    its own input through `k_diag = rho^k cos(k th)` and its partner's through
+    `k_off = +-rho^k sin(k th)` (`+` for the first channel of the pair, `-` for the
+    second).  `k_off` is zero on real modes.  Same FFT size, dtype and autocast rules as
+    [`fft_scan`][hankelid_torch.scan.fft_scan], which this equals when `k_off` is `None`.
 
     Parameters
     ----------
-    u : Tensor, shape (..., L, c), or (c, ..., L) with ``channels_first``
+    u : Tensor, shape (..., L, c), or (c, ..., L) with `channels_first`
     k_diag : Tensor, shape (Lk, c)
         Kernel of each channel on itself.
     k_off : Tensor, shape (Lk, c), optional
-        Kernel of each channel on its partner (``None``: real modes only).
+        Kernel of each channel on its partner (`None`: real modes only).
     partner : LongTensor, shape (c,)
-        ``partner[j]`` is the other channel of ``j``'s pair (``j`` itself for a real mode).
+        `partner[j]` is the other channel of `j`'s pair (`j` itself for a real mode).
     channels_first : bool
-        ``u`` is laid out channel-first with time as the contiguous last axis: the transforms
-        then run along unit stride, and a caller that projects ``(B, L, D)`` activations to
-        ``c`` channels with one matrix product gets this layout without a transposed copy.
+        `u` is laid out channel-first with time as the contiguous last axis: the transforms
+        then run along unit stride, and a caller that projects `(B, L, D)` activations to
+        `c` channels with one matrix product gets this layout without a transposed copy.
 
     Returns
     -------
-    Tensor, the shape of ``u``, dtype of ``u``
-        The computation dtype (float32, or float64) for an integer or bool ``u``.
+    Tensor, the shape of `u`, dtype of `u`
+        The computation dtype (float32, or float64) for an integer or bool `u`.
 
     Raises
     ------
     TypeError
-        If ``u`` or a kernel is not a tensor, or is complex (the scan is real).
+        If `u` or a kernel is not a tensor, or is complex (the scan is real).
     ValueError
-        If the shapes do not match, or ``k_off`` comes without ``partner``.
+        If the shapes do not match, or `k_off` comes without `partner`.
 
     Examples
     --------
@@ -269,28 +269,28 @@ def _as_2d(M: torch.Tensor, name: str, *, column: bool) -> torch.Tensor:
 def ssm_kernel(
     A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, length: int, *, conj: bool = False
 ) -> torch.Tensor:
-    r"""The convolution kernel ``K_k = C A^k B`` for ``k = 0 .. length - 1``.
+    r"""The convolution kernel `K_k = C A^k B` for `k = 0 .. length - 1`.
 
     Parameters
     ----------
     A : Tensor
-        * 1-D real, shape (n,): diagonal ``A`` (a Vandermonde product, ``a^k`` by
-          ``torch.pow`` so negative modes are exact);
-        * 1-D complex, shape (n,): complex-diagonal (modal) ``A`` with complex ``B`` (n, m) and
-          ``C`` (p, n).  With ``conj=False`` the modes must be closed under conjugation (e.g.
-          ``torch.linalg.eig`` of a real matrix, with matching eigenvector bases) and the real
-          part of ``C diag(A)^k B`` is returned; with ``conj=True`` every entry stands for
-          itself *and* its conjugate (S4D's half storage): ``K_k = 2 Re(C diag(A)^k B)``
-          (store real modes with half of their ``B`` row, or use ``conj=False``);
-        * 2-D, shape (n, n): dense real ``A``.  The powers are built by repeated squaring
-          (``log2(length)`` batched matrix products, no loop over the length) on the side of
-          the smaller of ``m`` and ``p``.
+        * 1-D real, shape (n,): diagonal `A` (a Vandermonde product, `a^k` by
+          `torch.pow` so negative modes are exact);
+        * 1-D complex, shape (n,): complex-diagonal (modal) `A` with complex `B` (n, m) and
+          `C` (p, n).  With `conj=False` the modes must be closed under conjugation (e.g.
+          `torch.linalg.eig` of a real matrix, with matching eigenvector bases) and the real
+          part of `C diag(A)^k B` is returned; with `conj=True` every entry stands for
+          itself *and* its conjugate (S4D's half storage): `K_k = 2 Re(C diag(A)^k B)`
+          (store real modes with half of their `B` row, or use `conj=False`);
+        * 2-D, shape (n, n): dense real `A`.  The powers are built by repeated squaring
+          (`log2(length)` batched matrix products, no loop over the length) on the side of
+          the smaller of `m` and `p`.
     B : Tensor, shape (n, m) (1-D: a single input column)
     C : Tensor, shape (p, n) (1-D: a single output row)
     length : int
         Number of taps.
     conj : bool
-        Half-storage convention for complex-diagonal ``A`` (see above).
+        Half-storage convention for complex-diagonal `A` (see above).
 
     Returns
     -------
@@ -360,7 +360,7 @@ def ssm_kernel(
 
 # ---------------------------------------------------------------------------- recurrences
 def _apply_A(A: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """``A s`` for a batch of states ``s`` (..., n); ``A`` 1-D (diagonal) or 2-D."""
+    """`A s` for a batch of states `s` (..., n); `A` 1-D (diagonal) or 2-D."""
     if A.dim() == 1:
         return A * s
     return s @ A.transpose(-1, -2)
@@ -389,7 +389,7 @@ def scan_step(
     *,
     conj: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""One step of the recurrence: ``s = A s + B u_t``, ``y_t = C s`` (for decoding).
+    r"""One step of the recurrence: `s = A s + B u_t`, `y_t = C s` (for decoding).
 
     Parameters
     ----------
@@ -399,7 +399,7 @@ def scan_step(
     u_t : Tensor, shape (..., m)
     state : Tensor, shape (..., n), optional (zero when omitted)
     conj : bool
-        Half-storage convention for complex modes (see :func:`ssm_kernel`).
+        Half-storage convention for complex modes (see [`ssm_kernel`][hankelid_torch.scan.ssm_kernel]).
 
     Returns
     -------
@@ -422,21 +422,21 @@ def sequential_scan(
     *,
     conj: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Reference recurrence ``s_t = A s_{t-1} + B u_t``, ``y_t = C s_t`` (a Python loop over time).
+    r"""Reference recurrence `s_t = A s_{t-1} + B u_t`, `y_t = C s_t` (a Python loop over time).
 
-    For tests and benchmarks only: training uses :func:`fft_scan`.
+    For tests and benchmarks only: training uses [`fft_scan`][hankelid_torch.scan.fft_scan].
 
     Parameters
     ----------
     A, B, C : Tensor
-        As in :func:`scan_step`.
+        As in [`scan_step`][hankelid_torch.scan.scan_step].
     u : Tensor, shape (..., L, m)
     state : Tensor, shape (..., n), optional
-        ``s_{-1}`` (zero when omitted).
+        `s_{-1}` (zero when omitted).
 
     Returns
     -------
-    (y, final_state) : shapes (..., L, p) and (..., n); ``final_state = s_{L-1}``.
+    (y, final_state) : shapes (..., L, p) and (..., n); `final_state = s_{L-1}`.
     """
     B = _as_2d(B, "B", column=True)
     C = _as_2d(C, "C", column=False)

@@ -42,14 +42,14 @@ STABLE_MARGIN = 1e-8
 
 
 def model_points(omega: np.ndarray, dt: float | None) -> np.ndarray:
-    """Evaluation points ``s = jω`` (continuous) or ``z = exp(jω dt)`` (discrete)."""
+    """Evaluation points `s = jω` (continuous) or `z = exp(jω dt)` (discrete)."""
     return np.exp(1j * omega * dt) if dt is not None else 1j * omega
 
 
 def pole_representatives(eigs: np.ndarray, *, tol: float = 1e-9) -> np.ndarray:
-    """Real poles and one member (``Im > 0``) per conjugate pair of a conjugate-closed set.
+    """Real poles and one member (`Im > 0`) per conjugate pair of a conjugate-closed set.
 
-    Eigenvalues whose imaginary part is below ``tol`` times their modulus count as real. A
+    Eigenvalues whose imaginary part is below `tol` times their modulus count as real. A
     complex eigenvalue without its partner (rounding) is paired with its own conjugate.
     """
     eigs = np.asarray(eigs, dtype=complex).ravel()
@@ -74,7 +74,7 @@ def pole_representatives(eigs: np.ndarray, *, tol: float = 1e-9) -> np.ndarray:
 
 
 def pole_basis(points: np.ndarray, reps: np.ndarray) -> np.ndarray:
-    """Complex basis matrix, shape ``(K, order)``: real partial fractions of the poles."""
+    """Complex basis matrix, shape `(K, order)`: real partial fractions of the poles."""
     cols = []
     for a in reps:
         if a.imag == 0:
@@ -102,7 +102,7 @@ def residue_fit(
     *,
     feedthrough: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares residues (one complex ``(p, m)`` matrix per representative) and ``D``.
+    """Least-squares residues (one complex `(p, m)` matrix per representative) and `D`.
 
     The data are taken as samples at the points of positive frequency of a real system: the
     conjugate samples are implied, so the equations are the real and imaginary parts.
@@ -137,7 +137,7 @@ def residue_fit(
 
 
 def evaluate_pole_residue(points: np.ndarray, reps: np.ndarray, R: np.ndarray, D: np.ndarray) -> np.ndarray:
-    """``Σ R_k/(s - a_k) + conj terms + D`` at the points, shape ``(K, p, m)``."""
+    """`Σ R_k/(s - a_k) + conj terms + D` at the points, shape `(K, p, m)`."""
     out = np.broadcast_to(D, (points.size, *D.shape)).astype(complex)
     for a, Rk in zip(reps, R, strict=True):
         out = out + (1.0 / (points - a))[:, None, None] * Rk
@@ -162,10 +162,10 @@ def realize_pole_residue(
 ) -> StateSpace:
     """A real, block-diagonal state-space realization of a pole-residue model.
 
-    Each residue matrix is split by an SVD into rank-one terms ``c bᵀ``; a term is kept when its
-    peak gain ``σ / (distance of the pole to the stability boundary)`` exceeds ``rank_tol *
-    scale``. Real poles give 1x1 blocks; a pair ``a = σ + jω`` gives ``[[σ, -ω], [ω, σ]]`` with
-    input rows ``[Re b; Im b]`` and output columns ``[2 Re c, -2 Im c]``.
+    Each residue matrix is split by an SVD into rank-one terms `c bᵀ`; a term is kept when its
+    peak gain `σ / (distance of the pole to the stability boundary)` exceeds `rank_tol *
+    scale`. Real poles give 1x1 blocks; a pair `a = σ + jω` gives `[[σ, -ω], [ω, σ]]` with
+    input rows `[Re b; Im b]` and output columns `[2 Re c, -2 Im c]`.
     """
     p, m = D.shape
     blocks: list[np.ndarray] = []
@@ -202,7 +202,7 @@ def realize_pole_residue(
 
 
 def flip_unstable(reps: np.ndarray, dt: float | None) -> tuple[np.ndarray, int]:
-    """Mirror unstable poles into the stability region (``-ā`` in continuous time, ``1/ā`` in
+    """Mirror unstable poles into the stability region (`-ā` in continuous time, `1/ā` in
     discrete time); poles on the boundary are pushed a relative `STABLE_MARGIN` inside.
 
     Returns the new representatives and the number of poles moved (a pair counts twice).
@@ -240,7 +240,7 @@ def response(sys: StateSpace, points: np.ndarray) -> np.ndarray:
 
 
 def relative_rms(H: np.ndarray, G: np.ndarray, weights: np.ndarray | None) -> float:
-    """``sqrt(Σ w_k ‖H_k - G_k‖_F² / Σ w_k ‖H_k‖_F²)`` (the overall error of a fit)."""
+    """`sqrt(Σ w_k ‖H_k - G_k‖_F² / Σ w_k ‖H_k‖_F²)` (the overall error of a fit)."""
     err = np.sum(np.abs(H - G) ** 2, axis=(1, 2))
     ref = np.sum(np.abs(H) ** 2, axis=(1, 2))
     w = np.ones(H.shape[0]) if weights is None else weights
@@ -256,7 +256,7 @@ def stabilize(
     *,
     feedthrough: bool = True,
 ) -> tuple[StateSpace, dict[str, Any]]:
-    """Mirror the unstable poles of ``sys`` and refit residues (and ``D``) to the data.
+    """Mirror the unstable poles of `sys` and refit residues (and `D`) to the data.
 
     Returns the stable model and a report: how many poles moved and the relative weighted RMS
     error of the fit before and after, plus the relative change of the model on the data grid.

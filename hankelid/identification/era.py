@@ -1,17 +1,17 @@
 r"""System identification from impulse-response data: the Eigensystem Realization Algorithm.
 
 ERA (Ho & Kalman 1966; Kung 1978; Juang & Pappa 1985) factors the block Hankel matrix of the
-Markov parameters, ``H0 = U S V^T``, keeps the ``r`` dominant singular triplets and reads off
+Markov parameters, `H0 = U S V^T`, keeps the `r` dominant singular triplets and reads off
 
-.. code-block:: text
+```text
+A = S_r^{-1/2} U_r^T H1 V_r S_r^{-1/2}       (H1: the Hankel matrix shifted by one sample)
+B = first m columns of S_r^{1/2} V_r^T
+C = first p rows of U_r S_r^{1/2}
+D = h_0
+```
 
-    A = S_r^{-1/2} U_r^T H1 V_r S_r^{-1/2}       (H1: the Hankel matrix shifted by one sample)
-    B = first m columns of S_r^{1/2} V_r^T
-    C = first p rows of U_r S_r^{1/2}
-    D = h_0
-
-The observability and controllability matrices of this realization are ``U_r S_r^{1/2}`` and
-``S_r^{1/2} V_r^T``: its finite-horizon Gramians are both ``S_r``, so the model is balanced for
+The observability and controllability matrices of this realization are `U_r S_r^{1/2}` and
+`S_r^{1/2} V_r^T`: its finite-horizon Gramians are both `S_r`, so the model is balanced for
 the finite Hankel matrix, and its states are ordered by Hankel singular value.
 """
 
@@ -48,7 +48,7 @@ _STABLE_MARGIN = 1e-6
 
 @dataclass(frozen=True)
 class ERAInfo:
-    """Diagnostics of :func:`era`.
+    """Diagnostics of [`era`][hankelid.identification.era.era].
 
     Attributes
     ----------
@@ -63,11 +63,11 @@ class ERAInfo:
     rows, cols : int
         Block rows and block columns of the Hankel matrix.
     svd : str
-        ``"dense"`` or ``"randomized"``.
+        `"dense"` or `"randomized"`.
     n_experiments : int
         Number of averaged experiments.
     moved_poles : int
-        Unstable poles mirrored into the unit disc by ``stable=True`` (0 otherwise).
+        Unstable poles mirrored into the unit disc by `stable=True` (0 otherwise).
     """
 
     hsv: np.ndarray
@@ -81,7 +81,7 @@ class ERAInfo:
 
 
 def _average_experiments(markov: Any) -> tuple[np.ndarray, int]:
-    """One ``(L, p, m)`` array from one experiment or a list/stack of equally shaped ones."""
+    """One `(L, p, m)` array from one experiment or a list/stack of equally shaped ones."""
     if isinstance(markov, (list, tuple)):
         shapes = {np.shape(x) for x in markov}
         if len(markov) == 0:
@@ -99,7 +99,7 @@ def _average_experiments(markov: Any) -> tuple[np.ndarray, int]:
 def _randomized_svd(
     op: HankelOperator, k: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Leading ``k`` singular triplets of a Hankel operator (Halko, Martinsson & Tropp 2011)."""
+    """Leading `k` singular triplets of a Hankel operator (Halko, Martinsson & Tropp 2011)."""
 
     def basis(Y: np.ndarray) -> np.ndarray:
         return sla.qr(Y, mode="economic", check_finite=False)[0]
@@ -112,7 +112,7 @@ def _randomized_svd(
 
 
 def _tail_bound(s: np.ndarray, r: int, frob2: float, total: int) -> float:
-    """Upper bound on ``sum_{i>r} s_i`` when only ``s`` (the leading values) is known."""
+    """Upper bound on `sum_{i>r} s_i` when only `s` (the leading values) is known."""
     rest2 = max(0.0, frob2 - float(np.sum(s**2)))
     return float(np.sum(s[r:])) + np.sqrt(rest2 * (total - s.size))
 
@@ -126,9 +126,9 @@ def _select_order(
     total: int,
     final: bool = False,
 ) -> int | None:
-    """Automatic order from singular values ``s``; ``None`` if more values are needed.
+    """Automatic order from singular values `s`; `None` if more values are needed.
 
-    ``s`` holds all singular values (``complete``) or the leading ones; with ``final`` no more
+    `s` holds all singular values (`complete`) or the leading ones; with `final` no more
     will be computed, so the best gap among them is taken.
     """
     rank = int(np.sum(s > cutoff))
@@ -200,11 +200,11 @@ def _randomized_hankel_svd(
     eps_scale: float,
     final: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int | None] | None:
-    """Leading singular triplets, enlarged until the order is settled; ``None``: use a dense SVD.
+    """Leading singular triplets, enlarged until the order is settled; `None`: use a dense SVD.
 
-    At most ``min(_K_MAX, dmin/4)`` triplets are computed (beyond that a dense SVD is the better
+    At most `min(_K_MAX, dmin/4)` triplets are computed (beyond that a dense SVD is the better
     tool).  If the order is still open then, it is decided from the computed values when
-    ``final``, else ``None`` is returned.
+    `final`, else `None` is returned.
     """
     _, p, m = markov.shape
     dmin = min(rows * p, cols * m)
@@ -244,9 +244,9 @@ def _stabilize(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Mirror unstable poles into the unit disc; stable poles and their subspace stay put.
 
-    In an ordered real Schur form ``A = Z [[T11, T12], [0, T22]] Z^T`` with the stable poles in
-    ``T11``, ``T22`` is replaced by ``T22^{-1}`` (eigenvalues ``1/lambda``, i.e. the unstable
-    poles mirrored at the unit circle); ``T11`` and ``Z`` are untouched.  ``C`` is then refit by
+    In an ordered real Schur form `A = Z [[T11, T12], [0, T22]] Z^T` with the stable poles in
+    `T11`, `T22` is replaced by `T22^{-1}` (eigenvalues `1/lambda`, i.e. the unstable
+    poles mirrored at the unit circle); `T11` and `Z` are untouched.  `C` is then refit by
     least squares to the Markov parameters.
     """
     if np.max(np.abs(np.linalg.eigvals(A))) < 1:
@@ -283,49 +283,49 @@ def era(
     Parameters
     ----------
     markov : array_like, shape (L, p, m), or a list / stack (E, L, p, m) of experiments
-        Impulse-response samples with ``markov[0] = D`` and ``markov[k] = C A^(k-1) B``
-        (e.g. :func:`hankelid.markov_parameters`).  Several experiments of equal shape are
-        averaged before identification.
+        Impulse-response samples with `markov[0] = D` and `markov[k] = C A^(k-1) B`
+        (e.g. [`hankelid.markov_parameters`][hankelid.systems.markov_parameters]).  Several experiments of
+        equal shape are averaged before identification.
     order : int, optional
-        Model order.  By default it is chosen automatically: with ``tol``, the smallest order
-        whose balanced-truncation bound ``2 sum_{i>r} s_i`` (``s``: Hankel singular values) is
-        at most ``tol``; otherwise the numerical rank of the Hankel matrix when the data are
+        Model order.  By default it is chosen automatically: with `tol`, the smallest order
+        whose balanced-truncation bound `2 sum_{i>r} s_i` (`s`: Hankel singular values) is
+        at most `tol`; otherwise the numerical rank of the Hankel matrix when the data are
         exact (its singular values drop to rounding level), else the largest gap
-        ``s_r / s_{r+1}`` among the leading half of the singular values.  For noisy data
-        without a clear gap, pass ``order`` or ``tol``.
+        `s_r / s_{r+1}` among the leading half of the singular values.  For noisy data
+        without a clear gap, pass `order` or `tol`.
     tol : float, optional
-        Error tolerance for the automatic order (exclusive with ``order``).
+        Error tolerance for the automatic order (exclusive with `order`).
     dt : float
         Sampling time of the returned model.
     rows, cols : int, optional
-        Block rows/columns of the Hankel matrix; ``rows + cols <= L - 1`` (one sample is
+        Block rows/columns of the Hankel matrix; `rows + cols <= L - 1` (one sample is
         needed for the shift).  Default: the samples are split evenly.
     stable : bool
-        Enforce stability: unstable poles are mirrored into the unit disc (``1/lambda``) and
-        ``C`` is refit; poles that are already stable never move, and data whose model is
-        stable are returned exactly as with ``stable=False``.  The result is then no longer
+        Enforce stability: unstable poles are mirrored into the unit disc (`1/lambda`) and
+        `C` is refit; poles that are already stable never move, and data whose model is
+        stable are returned exactly as with `stable=False`.  The result is then no longer
         balanced.
     svd : {"auto", "dense", "randomized"}
-        ``"dense"``: full SVD of the Hankel matrix.  ``"randomized"``: leading singular
+        `"dense"`: full SVD of the Hankel matrix.  `"randomized"`: leading singular
         triplets by a randomized range finder with power iterations, with matrix-free
-        FFT-based Hankel products (cost ``O(k p m L log L)``), enlarged until the order is
-        determined.  ``"auto"`` picks dense for small Hankel matrices.
+        FFT-based Hankel products (cost `O(k p m L log L)`), enlarged until the order is
+        determined.  `"auto"` picks dense for small Hankel matrices.
     return_info : bool
-        Also return an :class:`ERAInfo` with the Hankel singular values used.
+        Also return an [`ERAInfo`][hankelid.identification.era.ERAInfo] with the Hankel singular values used.
 
     Returns
     -------
     StateSpace or (StateSpace, ERAInfo)
-        Discrete-time model with sampling time ``dt`` and ``D = markov[0]``, balanced for the
+        Discrete-time model with sampling time `dt` and `D = markov[0]`, balanced for the
         finite Hankel matrix (states ordered by Hankel singular value) unless stabilized.
 
     Raises
     ------
     ValueError
-        If ``markov`` is not a finite real array of shape (L, p, m) (or a stack of them), the
-        experiments differ in shape, there are too few samples for ``rows``/``cols`` or for
-        the order, ``order`` exceeds the Hankel dimensions or its numerical rank, ``order``
-        and ``tol`` are both given, the data are all zero, or ``dt`` is not positive.
+        If `markov` is not a finite real array of shape (L, p, m) (or a stack of them), the
+        experiments differ in shape, there are too few samples for `rows`/`cols` or for
+        the order, `order` exceeds the Hankel dimensions or its numerical rank, `order`
+        and `tol` are both given, the data are all zero, or `dt` is not positive.
 
     Examples
     --------

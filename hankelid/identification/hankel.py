@@ -1,18 +1,18 @@
 """Block Hankel matrices of Markov parameters and their singular values.
 
-For Markov parameters ``h_0 = D, h_1 = C B, h_2 = C A B, ...`` (array of shape ``(L, p, m)``)
-the block Hankel matrix with ``rows`` block rows and ``cols`` block columns is
+For Markov parameters `h_0 = D, h_1 = C B, h_2 = C A B, ...` (array of shape `(L, p, m)`)
+the block Hankel matrix with `rows` block rows and `cols` block columns is
 
-.. code-block:: text
+```text
+H = [[h_1,    h_2,      ...,  h_cols          ],
+     [h_2,    h_3,      ...,  h_{cols+1}      ],
+     [ ...                                    ],
+     [h_rows, h_{rows+1}, ..., h_{rows+cols-1}]]      shape (rows*p, cols*m)
+```
 
-    H = [[h_1,    h_2,      ...,  h_cols          ],
-         [h_2,    h_3,      ...,  h_{cols+1}      ],
-         [ ...                                    ],
-         [h_rows, h_{rows+1}, ..., h_{rows+cols-1}]]      shape (rows*p, cols*m)
-
-``H = O_rows Ctrl_cols`` (observability times controllability matrix), so for a stable
-discrete-time system its singular values increase to the Hankel singular values as ``rows``
-and ``cols`` grow (Kung 1978; Ho & Kalman 1966).  ``h_0 = D`` is never part of ``H``.
+`H = O_rows Ctrl_cols` (observability times controllability matrix), so for a stable
+discrete-time system its singular values increase to the Hankel singular values as `rows`
+and `cols` grow (Kung 1978; Ho & Kalman 1966).  `h_0 = D` is never part of `H`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = ["hankel_hsv", "hankel_matrix"]
 
 
 def as_markov(markov: Any, name: str = "markov") -> np.ndarray:
-    """Validate Markov parameters: a finite real array of shape ``(L, p, m)`` with ``L >= 2``."""
+    """Validate Markov parameters: a finite real array of shape `(L, p, m)` with `L >= 2`."""
     arr = np.asarray(markov) if not isinstance(markov, np.ndarray) else markov
     if arr.ndim != 3:
         raise ValueError(
@@ -47,10 +47,10 @@ def as_markov(markov: Any, name: str = "markov") -> np.ndarray:
 
 
 def split_blocks(available: int, rows: Any, cols: Any, *, extra: int = 0) -> tuple[int, int]:
-    """Block rows/cols for a Hankel matrix that uses ``rows + cols - 1 + extra`` samples after ``D``.
+    """Block rows/cols for a Hankel matrix that uses `rows + cols - 1 + extra` samples after `D`.
 
-    ``available`` is the number of Markov parameters after ``D``; ``extra = 1`` leaves room for
-    the shifted Hankel matrix of ERA.  Defaults split the samples evenly (``rows >= cols``).
+    `available` is the number of Markov parameters after `D`; `extra = 1` leaves room for
+    the shifted Hankel matrix of ERA.  Defaults split the samples evenly (`rows >= cols`).
     """
     budget = available + 1 - extra  # rows + cols may not exceed this
     if rows is not None:
@@ -74,33 +74,34 @@ def split_blocks(available: int, rows: Any, cols: Any, *, extra: int = 0) -> tup
 
 
 def hankel_blocks(markov: np.ndarray, rows: int, cols: int, shift: int = 0) -> np.ndarray:
-    """Dense block Hankel of ``markov[1 + shift:]`` (no validation), shape ``(rows*p, cols*m)``."""
+    """Dense block Hankel of `markov[1 + shift:]` (no validation), shape `(rows*p, cols*m)`."""
     _, p, m = markov.shape
     idx = np.arange(rows)[:, None] + np.arange(cols)[None, :] + 1 + shift
     return markov[idx].transpose(0, 2, 1, 3).reshape(rows * p, cols * m)
 
 
 def hankel_matrix(markov: Any, rows: int | None = None, cols: int | None = None) -> np.ndarray:
-    r"""Block Hankel matrix of Markov parameters ``h_1, h_2, ...`` (``markov[0] = D`` is excluded).
+    r"""Block Hankel matrix of Markov parameters `h_1, h_2, ...` (`markov[0] = D` is excluded).
 
     Parameters
     ----------
     markov : array_like, shape (L, p, m)
-        Markov parameters, e.g. from :func:`hankelid.markov_parameters`; ``markov[0]`` is ``D``.
+        Markov parameters, e.g. from [`hankelid.markov_parameters`][hankelid.systems.markov_parameters];
+        `markov[0]` is `D`.
     rows, cols : int, optional
-        Block rows and block columns; ``rows + cols - 1 <= L - 1`` is required.  By default
-        the ``L - 1`` samples after ``D`` are split evenly (``rows + cols = L``, ``rows >= cols``);
+        Block rows and block columns; `rows + cols - 1 <= L - 1` is required.  By default
+        the `L - 1` samples after `D` are split evenly (`rows + cols = L`, `rows >= cols`);
         if only one is given the other uses the remaining samples.
 
     Returns
     -------
     ndarray, shape (rows*p, cols*m)
-        Block ``(i, j)`` (0-based) is ``markov[i + j + 1]``.
+        Block `(i, j)` (0-based) is `markov[i + j + 1]`.
 
     Raises
     ------
     ValueError
-        If ``markov`` is not a finite real 3-D array, or ``rows``/``cols`` are not positive
+        If `markov` is not a finite real 3-D array, or `rows`/`cols` are not positive
         integers or need more samples than there are.
 
     Examples
@@ -122,27 +123,27 @@ def hankel_matrix(markov: Any, rows: int | None = None, cols: int | None = None)
 def hankel_hsv(markov: Any, rows: int | None = None, cols: int | None = None) -> np.ndarray:
     r"""Singular values of the block Hankel matrix: empirical Hankel singular values.
 
-    For a stable discrete-time system the ``i``-th singular value of the finite Hankel
-    matrix increases monotonically with ``rows`` and ``cols`` to the ``i``-th Hankel
-    singular value :func:`hankelid.hsv` (the finite matrix is a compression of the infinite
+    For a stable discrete-time system the `i`-th singular value of the finite Hankel
+    matrix increases monotonically with `rows` and `cols` to the `i`-th Hankel
+    singular value [`hankelid.hsv`][hankelid.gramians.hsv] (the finite matrix is a compression of the infinite
     Hankel operator); the gap closes as fast as the impulse response decays.
 
     Parameters
     ----------
     markov : array_like, shape (L, p, m)
-        Markov parameters with ``markov[0] = D``.
+        Markov parameters with `markov[0] = D`.
     rows, cols : int, optional
-        As in :func:`hankel_matrix`.
+        As in [`hankel_matrix`][hankelid.identification.hankel.hankel_matrix].
 
     Returns
     -------
     ndarray, shape (min(rows*p, cols*m),)
-        Descending, non-negative.  Cost: one dense SVD, ``O(rows p cols m min(rows p, cols m))``.
+        Descending, non-negative.  Cost: one dense SVD, `O(rows p cols m min(rows p, cols m))`.
 
     Raises
     ------
     ValueError
-        As :func:`hankel_matrix`.
+        As [`hankel_matrix`][hankelid.identification.hankel.hankel_matrix].
 
     Examples
     --------
@@ -157,11 +158,11 @@ def hankel_hsv(markov: Any, rows: int | None = None, cols: int | None = None) ->
 
 
 class HankelOperator:
-    """Matrix-free block Hankel ``H`` (optionally shifted) with FFT-based products.
+    """Matrix-free block Hankel `H` (optionally shifted) with FFT-based products.
 
-    ``H @ X`` and ``H.T @ Y`` cost ``O(k p m N log N)`` for ``k`` right-hand sides instead of
-    ``O(k rows p cols m)`` for the dense matrix -- the structure that makes randomized SVDs of
-    large Hankel matrices cheap.  Used by :func:`hankelid.era`.
+    `H @ X` and `H.T @ Y` cost `O(k p m N log N)` for `k` right-hand sides instead of
+    `O(k rows p cols m)` for the dense matrix -- the structure that makes randomized SVDs of
+    large Hankel matrices cheap.  Used by [`hankelid.era`][hankelid.identification.era].
     """
 
     def __init__(self, markov: np.ndarray, rows: int, cols: int, shift: int = 0) -> None:
@@ -174,7 +175,7 @@ class HankelOperator:
         self._g_hat = sfft.rfft(g, n=self._nfft, axis=0)  # (F, p, m)
 
     def matmul(self, X: np.ndarray) -> np.ndarray:
-        """``H @ X`` for ``X`` of shape ``(cols*m, k)``."""
+        """`H @ X` for `X` of shape `(cols*m, k)`."""
         k = X.shape[1]
         # (H X)_i = sum_j g_{i+j} X_j: a correlation, i.e. a convolution with X reversed in j.
         Xr = X.reshape(self.cols, self.m, k)[::-1]
@@ -183,7 +184,7 @@ class HankelOperator:
         return out.reshape(self.rows * self.p, k)
 
     def rmatmul(self, Y: np.ndarray) -> np.ndarray:
-        """``H.T @ Y`` for ``Y`` of shape ``(rows*p, k)``."""
+        """`H.T @ Y` for `Y` of shape `(rows*p, k)`."""
         k = Y.shape[1]
         Yr = Y.reshape(self.rows, self.p, k)[::-1]
         prod = np.swapaxes(self._g_hat, 1, 2) @ sfft.rfft(Yr, n=self._nfft, axis=0)

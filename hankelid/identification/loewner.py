@@ -62,8 +62,8 @@ def _sides(
 def _real_transform(M: np.ndarray, first: np.ndarray, d: int, axis: int) -> np.ndarray:
     """Apply the unitary pair transform to the blocks of `d` rows (axis 0) or columns (axis 1).
 
-    Rows of a pair ``(x, x̄)`` become ``((x + x̄)/√2, (-j x + j x̄)/√2)`` (``T*`` from the left);
-    columns become ``((x + x̄)/√2, (j x - j x̄)/√2)`` (``T`` from the right): the standard real
+    Rows of a pair `(x, x̄)` become `((x + x̄)/√2, (-j x + j x̄)/√2)` (`T*` from the left);
+    columns become `((x + x̄)/√2, (j x - j x̄)/√2)` (`T` from the right): the standard real
     transformation of conjugate-symmetric Loewner data (Antoulas, Lefteriu & Ionita 2017).
     """
     if axis == 1:

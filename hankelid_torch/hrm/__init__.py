@@ -1,7 +1,7 @@
 """HRM adapters as a native PEFT method: configuration, layer, tuner and sequence context.
 
-Importing this package registers the method with PEFT (``PeftType.HRM``, prefix ``"hrm_"``), so that
-``peft.get_peft_model``, ``PeftModel.from_pretrained`` and transformers' ``model.load_adapter`` know it.
+Importing this package registers the method with PEFT (`PeftType.HRM`, prefix `"hrm_"`), so that
+`peft.get_peft_model`, `PeftModel.from_pretrained` and transformers' `model.load_adapter` know it.
 
 >>> import torch, peft, transformers
 >>> from hankelid_torch import HRMConfig

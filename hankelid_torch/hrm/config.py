@@ -1,4 +1,4 @@
-"""`HRMConfig`: the PEFT configuration of HRM adapters, and the ``PeftType.HRM`` enum member."""
+"""`HRMConfig`: the PEFT configuration of HRM adapters, and the `PeftType.HRM` enum member."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ __all__ = [
 HRM_PREFIX = "hrm_"
 
 #: Name of the ``nn.ModuleDict`` attribute in which a PEFT layer holds its adapters (one
-#: :class:`~hankelid_torch.adapter.SSMAdapter` per adapter name); it starts with ``HRM_PREFIX`` so that
+#: `SSMAdapter` per adapter name); it starts with ``HRM_PREFIX`` so that
 #: PEFT marks exactly these parameters trainable and saves them.
 HRM_ADAPTER_ATTR = HRM_PREFIX + "ssm"
 
@@ -70,71 +70,73 @@ HRM_PEFT_TYPE = ensure_peft_type("HRM")
 class HRMConfig(PeftConfig):
     r"""Configuration of HRM adapters: a trainable SSM beside each targeted block.
 
-    Each targeted block ``f`` (by default the MLP of every decoder layer) becomes
-    ``f(u) + α·SSM(u)``, where the SSM (:class:`hankelid_torch.adapter.SSMAdapter`) runs along the
-    sequence as an exact causal FFT convolution, ``α`` is a learnable scalar gate and ``u`` is the
-    block's input. With ``gate_init=0`` the adapted model starts exactly equal to the base model.
-    The SSM mixes tokens, so an HRM adapter cannot be merged into the base weights.
+    Each targeted block `f` (by default the MLP of every decoder layer) becomes
+    `f(u) + α·SSM(u)`, where the SSM
+    ([`hankelid_torch.adapter.SSMAdapter`][hankelid_torch.adapter.SSMAdapter]) runs along the sequence as an
+    exact causal FFT convolution, `α` is a learnable scalar gate and `u` is the block's input. With
+    `gate_init=0` the adapted model starts exactly equal to the base model. The SSM mixes tokens, so an HRM
+    adapter cannot be merged into the base weights.
 
     Parameters
     ----------
     d_state : int
-        State size (order) of every adapter, unless overridden by ``d_state_pattern``. Default 8.
+        State size (order) of every adapter, unless overridden by `d_state_pattern`. Default 8.
     target_modules : str or list of str, optional
         Blocks to adapt. A string is a regular expression matched against the full module name; a
-        list matches names exactly or by suffix (PEFT's rules). Default: derived from ``site``.
+        list matches names exactly or by suffix (PEFT's rules). Default: derived from `site`.
     site : {"mlp", "attention"}
-        Injection site used when ``target_modules`` is not given: beside the MLP block
-        (``...layers.N.mlp``, the method of the paper) or beside the self-attention block
-        (``...layers.N.self_attn``).
+        Injection site used when `target_modules` is not given: beside the MLP block
+        (`...layers.N.mlp`, the method of the paper) or beside the self-attention block
+        (`...layers.N.self_attn`).
     exclude_modules : str or list of str, optional
-        Blocks not to adapt (same matching rules as ``target_modules``).
+        Blocks not to adapt (same matching rules as `target_modules`).
     init : {"s4d", "random", "hankel"}
-        Initialization of the SSM (see :class:`~hankelid_torch.adapter.SSMAdapter`).
+        Initialization of the SSM (see [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter]).
     parametrization : "s4d" | "modal", optional
         Real diagonal S4D parametrization, or real modal form with complex-conjugate pairs (needed by
-        ``init="hankel"``, and what reduced adapters use). ``None`` (the default): ``"modal"`` for
-        ``init="hankel"``, else ``"s4d"``.
+        `init="hankel"`, and what reduced adapters use). `None` (the default): `"modal"` for
+        `init="hankel"`, else `"s4d"`.
     gate_init : float
-        Initial value of the gate ``α``; ``0`` makes the adapter an exact no-op at initialization.
+        Initial value of the gate `α`; `0` makes the adapter an exact no-op at initialization.
     dt_min : float
-        Lower end of the range of the discretization step ``Δ``.
+        Lower end of the range of the discretization step `Δ`.
     dt_max : float
-        Upper end of the range of ``Δ``.
+        Upper end of the range of `Δ`.
     hankel_order : int, optional
-        Order ``N`` of the richer system reduced by ``init="hankel"`` (default: chosen by the adapter).
+        Order `N` of the richer system reduced by `init="hankel"` (default: chosen by the adapter).
     hankel_gramians : {"horizon", "exact", "empirical"}
-        Gramians used by ``init="hankel"``: ``"horizon"`` (default) the exact Gramians over the
-        horizon ``hankel_length`` in closed form (the mean of the ``"empirical"`` Gaussian-input
-        estimate, without its noise, and far cheaper), ``"exact"`` the
-        infinite-horizon Lyapunov Gramians, ``"empirical"`` the Monte-Carlo estimate.
+        Gramians used by `init="hankel"`: `"horizon"` (default) the exact Gramians over the
+        horizon `hankel_length` in closed form (the mean of the `"empirical"` Gaussian-input
+        estimate, without its noise, and far cheaper), `"exact"` the
+        infinite-horizon Lyapunov Gramians, `"empirical"` the Monte-Carlo estimate.
     hankel_length : int
-        Horizon of the ``"horizon"`` and ``"empirical"`` Gramians (the length of the empirical
+        Horizon of the `"horizon"` and `"empirical"` Gramians (the length of the empirical
         estimator's random input sequences).
     hankel_trajectories : int, optional
-        Number of random trajectories of the empirical Gramians. The four ``hankel_*`` fields reach
-        every adapter as one frozen :class:`~hankelid_torch.options.HankelInitOptions`
-        (:attr:`hankel_options`, where this one is spelled ``n_trajectories`` as in the core).
+        Number of random trajectories of the empirical Gramians. The four `hankel_*` fields reach
+        every adapter as one frozen [`HankelInitOptions`][hankelid_torch.options.HankelInitOptions]
+        ([`hankel_options`][hankelid_torch.hrm.config.HRMConfig.hankel_options], where this one is spelled
+        `n_trajectories` as in the core).
     d_state_pattern : dict of str to int
-        Per-block state sizes overriding ``d_state``, like LoRA's ``rank_pattern``. A key is a module
-        name (``"model.layers.3.mlp"``), a regular expression matched against the end of the module
-        name (``r"layers\.(0|1)\.mlp"``), or a layer index (``"3"``).
+        Per-block state sizes overriding `d_state`, like LoRA's `rank_pattern`. A key is a module
+        name (`"model.layers.3.mlp"`), a regular expression matched against the end of the module
+        name (`r"layers\.(0|1)\.mlp"`), or a layer index (`"3"`).
     parametrization_pattern : dict of str to str
-        Per-block parametrizations overriding ``parametrization`` (same keys as
-        ``d_state_pattern``). [`reduce_adapters`][hankelid_torch.reduce_adapters] fills it when
+        Per-block parametrizations overriding `parametrization` (same keys as
+        `d_state_pattern`). [`reduce_adapters`][hankelid_torch.reduce_adapters] fills it when
         it reduces only some layers, so that the saved adapter loads back exactly.
     layers_to_transform : int or list of int, optional
         Only adapt blocks of these layer indices.
     layers_pattern : str or list of str, optional
-        Name of the layer container (e.g. ``"layers"``) used to read the layer index.
+        Name of the layer container (e.g. `"layers"`) used to read the layer index.
     seed : int, optional
         Seed of the adapters' random initialization (each block gets a seed derived from this one and
-        its name, so results do not depend on the order of creation). ``None`` uses torch's global RNG.
+        its name, so results do not depend on the order of creation). `None` uses torch's global RNG.
     modules_to_save : list of str, optional
         Extra modules trained in full and saved with the adapter (e.g. a classification head).
     how_to_load : str
-        Set by the class (not an option): the instruction saved in ``adapter_config.json`` that
-        ``hankelid_torch`` must be imported before the adapter is loaded.
+        Set by the class (not an option): the instruction saved in `adapter_config.json` that
+        `hankelid_torch` must be imported before the adapter is loaded.
 
     Examples
     --------
@@ -234,10 +236,10 @@ class HRMConfig(PeftConfig):
             self.layers_to_transform = sorted(int(i) for i in self.layers_to_transform)
 
     def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
-        """Save ``adapter_config.json`` and add a "Loading" section to the directory's model card.
+        """Save `adapter_config.json` and add a "Loading" section to the directory's model card.
 
-        PEFT writes the model card (``README.md``) before the config; the section saying
-        ``import hankelid_torch`` is added to it (or to a new card) once.
+        PEFT writes the model card (`README.md`) before the config; the section saying
+        `import hankelid_torch` is added to it (or to a new card) once.
         """
         super().save_pretrained(save_directory, **kwargs)
         card = Path(save_directory) / "README.md"
@@ -258,13 +260,13 @@ class HRMConfig(PeftConfig):
 
     @property
     def hankel_options(self) -> HankelInitOptions:
-        """The Hankel-init fields (``hankel_order``, ``hankel_gramians``, ``hankel_length``,
-        ``hankel_trajectories``) as the one :class:`~hankelid_torch.options.HankelInitOptions` the
+        """The Hankel-init fields (`hankel_order`, `hankel_gramians`, `hankel_length`,
+        `hankel_trajectories`) as the one [`HankelInitOptions`][hankelid_torch.options.HankelInitOptions] the
         adapters receive."""
         return HankelInitOptions.from_keywords(**{name: getattr(self, name) for name in HANKEL_KEYWORDS})
 
     def adapter_options(self) -> dict[str, Any]:
         """The keyword arguments every adapter of this config shares (see
-        :class:`~hankelid_torch.adapter.SSMAdapter`): initialization, parametrization, gate, step
-        range and ``hankel`` (the :attr:`hankel_options`)."""
+        [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter]): initialization, parametrization, gate, step
+        range and `hankel` (the [`hankel_options`][hankelid_torch.hrm.config.HRMConfig.hankel_options])."""
         return {**{name: getattr(self, name) for name in _ADAPTER_FIELDS}, "hankel": self.hankel_options}

@@ -7,13 +7,13 @@ tokens along the sequence, so it needs two things the block never receives:
 * during cached decoding, the SSM state left by the previous forward of the same generation.
 
 A forward pre-hook on the adapted model (and on its inner base model, in case that one is called
-directly) records both in an :class:`HRMContext` that the adapter layers read. The states live in an
-:class:`SSMStateStore` attached to the transformers ``Cache`` object of the generation, so they are
-created, reordered (beam search), repeated, selected, reset and dropped together with the KV cache:
-``reorder_cache``, ``batch_repeat_interleave``, ``batch_select_indices``, ``reset`` and ``crop`` of
-that cache instance also update the store. A generation starts when the cache is empty
-(``get_seq_length() == 0``); a forward with ``n`` cached tokens continues from the states stored at
-length ``n``.
+directly) records both in an [`HRMContext`][hankelid_torch.hrm.context.HRMContext] that the adapter layers
+read. The states live in an [`SSMStateStore`][hankelid_torch.hrm.context.SSMStateStore] attached to the
+transformers `Cache` object of the generation, so they are created, reordered (beam search), repeated,
+selected, reset and dropped together with the KV cache: `reorder_cache`, `batch_repeat_interleave`,
+`batch_select_indices`, `reset` and `crop` of that cache instance also update the store. A generation starts
+when the cache is empty (`get_seq_length() == 0`); a forward with `n` cached tokens continues from the states
+stored at length `n`.
 
 Gradient checkpointing recomputes the adapted blocks during backward, after the model's forward has
 returned, so in training mode the mask of the last forward is kept for that recomputation (which is
@@ -59,7 +59,7 @@ _HISTORY = 2
 class SSMStateStore:
     """SSM states of the HRM adapters of one generation, keyed by adapter and by sequence length.
 
-    ``states[key][n]`` is the state of adapter ``key`` after the first ``n`` positions of every
+    `states[key][n]` is the state of adapter `key` after the first `n` positions of every
     sequence of the batch (dimension 0 of every state tensor is the batch).
     """
 
@@ -67,7 +67,7 @@ class SSMStateStore:
         self.states: dict[Any, dict[int, Any]] = {}
 
     def get(self, key: Any, length: int, who: str) -> Any:
-        """The state of ``key`` after ``length`` positions; a clear error when there is none."""
+        """The state of `key` after `length` positions; a clear error when there is none."""
         history = self.states.get(key, {})
         if length not in history:
             have = sorted(history) or "none"
@@ -81,7 +81,7 @@ class SSMStateStore:
         return history[length]
 
     def put(self, key: Any, start: int, end: int, state: Any) -> None:
-        """Store the state after ``end`` positions, computed from the state at ``start``."""
+        """Store the state after `end` positions, computed from the state at `start`."""
         history = self.states.setdefault(key, {})
         for n in [n for n in history if n > start or start == 0]:
             del history[n]  # a new generation, or a continuation from an earlier point
@@ -90,13 +90,13 @@ class SSMStateStore:
             del history[n]
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Apply ``fn`` to every state tensor (batch reordering, repetition, selection)."""
+        """Apply `fn` to every state tensor (batch reordering, repetition, selection)."""
         for history in self.states.values():
             for n, state in history.items():
                 history[n] = _map_tensors(fn, state)
 
     def truncate(self, length: int) -> None:
-        """Forget states beyond ``length`` positions (the cache was cropped)."""
+        """Forget states beyond `length` positions (the cache was cropped)."""
         for history in self.states.values():
             for n in [n for n in history if n > length]:
                 del history[n]
@@ -158,7 +158,8 @@ _CACHE_WRAPPERS = {
 
 
 def state_store(cache: Any) -> SSMStateStore:
-    """The :class:`SSMStateStore` attached to a transformers cache (created on first use)."""
+    """The [`SSMStateStore`][hankelid_torch.hrm.context.SSMStateStore] attached to a transformers cache
+    (created on first use)."""
     store = cache.__dict__.get(_STORE_ATTR)
     if store is None:
         store = SSMStateStore()
@@ -176,10 +177,10 @@ class HRMContext:
     Attributes
     ----------
     mask : torch.Tensor or None
-        Boolean ``(batch, T)`` mask of real tokens, right-aligned with the current chunk (``T`` may
+        Boolean `(batch, T)` mask of real tokens, right-aligned with the current chunk (`T` may
         include the cached past).
     store : SSMStateStore or None
-        Decoding states of the current generation; ``None`` when the forward carries no cache.
+        Decoding states of the current generation; `None` when the forward carries no cache.
     past_len : int
         Number of tokens already in the cache when the forward started.
     """
@@ -192,7 +193,7 @@ class HRMContext:
         self.keep_mask = False
 
     def mask_for(self, batch: int, length: int, device: torch.device) -> torch.Tensor | None:
-        """The ``(batch, length)`` mask of the current chunk, or ``None`` (all tokens are real)."""
+        """The `(batch, length)` mask of the current chunk, or `None` (all tokens are real)."""
         return chunk_mask(self.mask, batch, length, device)
 
 
@@ -240,7 +241,7 @@ def _forward_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tup
 
 
 def _can_inject_cache(module: nn.Module, names: list[str], n_args: int) -> str | None:
-    """The cache argument's name when a fresh cache may be passed to ``module``, else ``None``."""
+    """The cache argument's name when a fresh cache may be passed to `module`, else `None`."""
     from transformers import PreTrainedModel
 
     name = cache_argument(names)
@@ -271,7 +272,7 @@ def _hooked_modules(model: nn.Module) -> list[nn.Module]:
 
 
 def install_context(model: nn.Module, layers: list[nn.Module]) -> HRMContext:
-    """Attach the shared context to ``model`` (hooks installed once) and point ``layers`` at it."""
+    """Attach the shared context to `model` (hooks installed once) and point `layers` at it."""
     ctx = model.__dict__.get(_CONTEXT_ATTR)
     if ctx is None:
         ctx = HRMContext()
@@ -286,7 +287,8 @@ def install_context(model: nn.Module, layers: list[nn.Module]) -> HRMContext:
 
 
 def uninstall_context(model: nn.Module) -> None:
-    """Remove the hooks and the context installed by :func:`install_context`."""
+    """Remove the hooks and the context installed by
+    [`install_context`][hankelid_torch.hrm.context.install_context]."""
     for module in _hooked_modules(model):
         module.__dict__.pop(_CONTEXT_ATTR, None)
         pairs = ((module._forward_pre_hooks, _forward_pre_hook), (module._forward_hooks, _forward_hook))

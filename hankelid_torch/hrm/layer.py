@@ -27,7 +27,7 @@ class HRMMergeError(ValueError):
 
 
 def _linear_features(module: nn.Module) -> tuple[int, int] | None:
-    """(input, output) widths of a single projection: ``nn.Linear`` or transformers' ``Conv1D``."""
+    """(input, output) widths of a single projection: `nn.Linear` or transformers' `Conv1D`."""
     if isinstance(module, nn.Linear):
         return module.in_features, module.out_features
     # transformers' Conv1D (GPT-2) stores its weight as (in, out); matched by name so that torch-only
@@ -46,9 +46,9 @@ def _config_hidden_size(config: Any) -> int | None:
 
 
 def model_hidden_size(model: nn.Module, key: str = "") -> int | None:
-    """The hidden size of the (sub-)model that holds block ``key``, or ``None``.
+    """The hidden size of the (sub-)model that holds block `key`, or `None`.
 
-    The deepest module on the path to ``key`` that carries a ``config`` decides, so that a block of
+    The deepest module on the path to `key` that carries a `config` decides, so that a block of
     a vision tower inside a multimodal model gets the tower's width, not the language model's.
     """
     hidden = _config_hidden_size(getattr(model, "config", None))
@@ -65,23 +65,23 @@ def model_hidden_size(model: nn.Module, key: str = "") -> int | None:
 def block_features(module: nn.Module, hidden_size: int | None = None) -> tuple[int, int]:
     """(input, output) widths of a block an HRM adapter sits beside.
 
-    A projection (``nn.Linear``, GPT-2's ``Conv1D``) has its own widths.  Any other block (an MLP,
+    A projection (`nn.Linear`, GPT-2's `Conv1D`) has its own widths.  Any other block (an MLP,
     a mixture-of-experts block, a self-attention block) maps the residual stream to itself, so both
-    widths are the model's ``hidden_size`` -- read from the model configuration, never from the
-    order in which the block registers its sub-layers (Phi-3's attention registers ``o_proj``
-    before ``qkv_proj``; a Qwen-MoE block ends with a 1-wide shared-expert gate).
+    widths are the model's `hidden_size` -- read from the model configuration, never from the
+    order in which the block registers its sub-layers (Phi-3's attention registers `o_proj`
+    before `qkv_proj`; a Qwen-MoE block ends with a 1-wide shared-expert gate).
 
     Parameters
     ----------
     module : nn.Module
         The block.
     hidden_size : int, optional
-        The model's hidden size (default: the block's own ``hidden_size`` or ``config.hidden_size``).
+        The model's hidden size (default: the block's own `hidden_size` or `config.hidden_size`).
 
     Returns
     -------
     tuple of int
-        ``(in_features, out_features)``.
+        `(in_features, out_features)`.
 
     Raises
     ------
@@ -131,12 +131,12 @@ def block_features(module: nn.Module, hidden_size: int | None = None) -> tuple[i
 
 
 class HRMLayer(nn.Module, BaseTunerLayer):
-    """A block ``f`` with HRM adapters: ``f(u) + Σ_active α_a·SSM_a(u)``.
+    """A block `f` with HRM adapters: `f(u) + Σ_active α_a·SSM_a(u)`.
 
-    ``hrm_ssm`` holds one :class:`~hankelid_torch.adapter.SSMAdapter` per adapter name. The adapters'
+    `hrm_ssm` holds one [`SSMAdapter`][hankelid_torch.adapter.SSMAdapter] per adapter name. The adapters'
     parameters stay in float32 whatever the model's dtype (the adapter refuses casts to fp16/bf16 and
     only follows device moves); their output is cast back to the block's dtype. The attention mask and the
-    decoding state come from the model-level :class:`~hankelid_torch.hrm.context.HRMContext`.
+    decoding state come from the model-level [`HRMContext`][hankelid_torch.hrm.context.HRMContext].
 
     Parameters
     ----------
@@ -150,7 +150,7 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         The model's hidden size: the width of a block that is not a single projection (see
         [`block_features`][hankelid_torch.hrm.layer.block_features]).
     **adapter_kwargs
-        Passed to :meth:`update_layer`.
+        Passed to [`update_layer`][hankelid_torch.hrm.layer.HRMLayer.update_layer].
     """
 
     adapter_layer_names = (HRM_ADAPTER_ATTR,)
@@ -178,7 +178,7 @@ class HRMLayer(nn.Module, BaseTunerLayer):
     def update_layer(
         self, adapter_name: str, d_state: int, *, inference_mode: bool = False, **ssm_kwargs: Any
     ) -> None:
-        """Create the adapter ``adapter_name`` (an ``SSMAdapter`` of state size ``d_state``)."""
+        """Create the adapter `adapter_name` (an `SSMAdapter` of state size `d_state`)."""
         from ..adapter import SSMAdapter  # the adapter module pulls in the scan kernels and the core
 
         out_features = self.out_features if self.out_features != self.in_features else None
@@ -211,7 +211,7 @@ class HRMLayer(nn.Module, BaseTunerLayer):
         raise TypeError(f"HRMLayer: cannot add the adapter output to a {type(result).__name__} block output")
 
     def _add_adapters(self, u: torch.Tensor, active: list[str], out: torch.Tensor) -> torch.Tensor:
-        """``out + sum_a alpha_a SSM_a(u)``, each term added inside the adapter's output product."""
+        """`out + sum_a alpha_a SSM_a(u)`, each term added inside the adapter's output product."""
         if u.dim() != 3:
             raise ValueError(
                 "HRM adapters mix along the sequence and need (batch, seq_len, hidden) inputs, "
@@ -259,7 +259,7 @@ class HRMLayer(nn.Module, BaseTunerLayer):
     @property
     def block_key(self) -> str:
         """The wrapped block's qualified name in the base model (keys its decoding state and its
-        entry in ``d_state_pattern``)."""
+        entry in `d_state_pattern`)."""
         return self._hrm_key
 
     def __repr__(self) -> str:

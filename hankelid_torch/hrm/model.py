@@ -22,7 +22,7 @@ __all__ = ["HRMModel"]
 
 
 def _resolve_pattern(pattern: dict, key: str, layers_pattern: Any, default: Any) -> Any:
-    """The value for block ``key`` in a per-block pattern: by name, regex or layer index, else ``default``."""
+    """The value for block `key` in a per-block pattern: by name, regex or layer index, else `default`."""
     if not pattern:
         return default
     if key in pattern:
@@ -38,13 +38,13 @@ def _resolve_pattern(pattern: dict, key: str, layers_pattern: Any, default: Any)
 
 
 def resolve_d_state(config: HRMConfig, key: str) -> int:
-    """State size of block ``key``: ``d_state_pattern`` by name, regex or layer index, else ``d_state``."""
+    """State size of block `key`: `d_state_pattern` by name, regex or layer index, else `d_state`."""
     return _resolve_pattern(config.d_state_pattern, key, config.layers_pattern, config.d_state)
 
 
 def block_parametrization(config: HRMConfig, key: str) -> str | None:
-    """Parametrization of block ``key``: ``parametrization_pattern`` by name, regex or layer index,
-    else ``parametrization`` (``None``: the adapter's default for the config's ``init``)."""
+    """Parametrization of block `key`: `parametrization_pattern` by name, regex or layer index,
+    else `parametrization` (`None`: the adapter's default for the config's `init`)."""
     pattern = getattr(config, "parametrization_pattern", None) or {}
     return _resolve_pattern(pattern, key, config.layers_pattern, config.parametrization)
 
@@ -56,12 +56,13 @@ def _block_seed(seed: int | None, key: str) -> int | None:
 
 
 class HRMModel(BaseTuner):
-    """PEFT tuner of HRM adapters (created by ``peft.get_peft_model(model, HRMConfig(...))``).
+    """PEFT tuner of HRM adapters (created by `peft.get_peft_model(model, HRMConfig(...))`).
 
-    Every module matched by ``config.target_modules`` is wrapped in an :class:`HRMLayer`; the model
-    gets forward hooks that hand the attention mask and the decoding state to those layers (see
-    :mod:`hankelid_torch.hrm.context`). ``merge_and_unload``/``merge_adapter`` raise
-    :class:`HRMMergeError`; ``unload`` restores the base model, hooks included.
+    Every module matched by `config.target_modules` is wrapped in an
+    [`HRMLayer`][hankelid_torch.hrm.layer.HRMLayer]; the model gets forward hooks that hand the attention mask
+    and the decoding state to those layers (see [`hankelid_torch.hrm.context`][hankelid_torch.hrm.context]).
+    `merge_and_unload`/`merge_adapter` raise [`HRMMergeError`][hankelid_torch.hrm.layer.HRMMergeError];
+    `unload` restores the base model, hooks included.
     """
 
     prefix: str = HRM_PREFIX
@@ -131,14 +132,14 @@ class HRMModel(BaseTuner):
         tol: float | None = None,
         **lora_options: Any,
     ) -> Any:
-        r"""A new adapter whose output is exactly \( \sum_i w_i y_i \) (\( y_i \): adapter ``adapters[i]``).
+        r"""A new adapter whose output is exactly \( \sum_i w_i y_i \) (\( y_i \): adapter `adapters[i]`).
 
         Built at every block as the weighted parallel connection of the adapters' systems
         ([`parallel_connection`][hankelid_torch.combine.parallel_connection]: block-diagonal
         state, the weights on the outputs), loaded exactly in the modal parametrization with gate
-        1.  With ``order`` or ``tol`` the sum is balance-truncated back, with the bound
+        1.  With `order` or `tol` the sum is balance-truncated back, with the bound
         \( \|G - G_r\|_\infty \le 2 \sum_{j>r} \sigma_j \) reported per block.  The new adapter
-        is not activated (``set_adapter(adapter_name)``); its config records the per-block state
+        is not activated (`set_adapter(adapter_name)`); its config records the per-block state
         sizes, so it saves and loads back like any other.
 
         Parameters
@@ -150,11 +151,11 @@ class HRMModel(BaseTuner):
         adapter_name : str
             Name of the new adapter.
         combination_type : {"parallel", "cat", "linear"}
-            All three mean the exact parallel connection (``"cat"``/``"linear"`` accepted for
+            All three mean the exact parallel connection (`"cat"`/`"linear"` accepted for
             LoRA-style calls); SVD/TIES/DARE merges are refused.
         order, tol : optional
-            Balanced truncation of each block's sum to ``order`` states (clipped to the sum's
-            order), or to the smallest order whose bound is ``<= tol``.
+            Balanced truncation of each block's sum to `order` states (clipped to the sum's
+            order), or to the smallest order whose bound is `<= tol`.
 
         Returns
         -------
@@ -165,7 +166,7 @@ class HRMModel(BaseTuner):
         ------
         ValueError
             Unknown or misplaced adapters, a weight count mismatch or non-finite weight, an
-            existing ``adapter_name``, an unsupported ``combination_type`` or LoRA-only option.
+            existing `adapter_name`, an unsupported `combination_type` or LoRA-only option.
         """
         if lora_options:
             raise ValueError(
@@ -183,11 +184,11 @@ class HRMModel(BaseTuner):
         raise HRMMergeError(MERGE_MESSAGE)
 
     def merge_and_unload(self, *args: Any, **kwargs: Any) -> nn.Module:
-        """Always raises :class:`HRMMergeError` (use :meth:`unload`)."""
+        """Always raises [`HRMMergeError`][hankelid_torch.hrm.layer.HRMMergeError] (use `unload`)."""
         raise HRMMergeError(MERGE_MESSAGE)
 
     def merge_adapter(self, *args: Any, **kwargs: Any) -> None:
-        """Always raises :class:`HRMMergeError`."""
+        """Always raises [`HRMMergeError`][hankelid_torch.hrm.layer.HRMMergeError]."""
         raise HRMMergeError(MERGE_MESSAGE)
 
     def _unload_and_optionally_merge(self, merge: bool = True, *args: Any, **kwargs: Any) -> nn.Module:

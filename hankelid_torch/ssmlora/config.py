@@ -1,4 +1,4 @@
-"""`SSMLoRAConfig`: the PEFT configuration of the SSMLoRA baseline, and the ``PeftType.SSMLORA`` member."""
+"""`SSMLoRAConfig`: the PEFT configuration of the SSMLoRA baseline, and the `PeftType.SSMLORA` member."""
 
 from __future__ import annotations
 
@@ -29,37 +29,37 @@ ACTIVATIONS = {
 
 @dataclass
 class SSMLoRAConfig(PeftConfig):
-    """Configuration of the SSMLoRA baseline (a :class:`peft.PeftConfig`).
+    """Configuration of the SSMLoRA baseline (a `peft.PeftConfig`).
 
     Parameters
     ----------
     r : int
         Rank of the low-rank path and size of the Time Module's state.
     lora_alpha : float
-        Output scaling ``lora_alpha / r``.
+        Output scaling `lora_alpha / r`.
     state_dropout : float
         Dropout on the normalized state before the activation (0.1 in the published code).
     activation : str
-        ``"leaky_relu"`` (published), ``"relu"``, ``"gelu"``, ``"silu"``, ``"tanh"``, ``"identity"``.
+        `"leaky_relu"` (published), `"relu"`, `"gelu"`, `"silu"`, `"tanh"`, `"identity"`.
     target_modules : list of str or str, optional
-        Modules to adapt; default from PEFT's LoRA mapping (``q_proj``, ``v_proj`` for Mistral/Llama).
+        Modules to adapt; default from PEFT's LoRA mapping (`q_proj`, `v_proj` for Mistral/Llama).
     interval_sparse : bool
-        Apply the interval-sparse insertion rule (see ``interval_order``).
+        Apply the interval-sparse insertion rule (see `interval_order`).
     interval_order : list of str
-        ``interval_order[j]`` is kept only on layers with ``index % len(interval_order) == j``;
-        targeted modules not named here are adapted on every layer. Default ``["q_proj", "v_proj"]``:
+        `interval_order[j]` is kept only on layers with `index % len(interval_order) == j`;
+        targeted modules not named here are adapted on every layer. Default `["q_proj", "v_proj"]`:
         q on even layers, v on odd layers, as published.
     init_weights : bool or str
-        ``True``: ``W_a ~ N(0, 1/r)`` (published), ``W_b = W_c = W_d = 0``; ``"lora"``: Kaiming-uniform
-        ``W_a`` (as PEFT LoRA), zeros elsewhere; ``False``: every matrix random (not a no-op; tests).
+        `True`: `W_a ~ N(0, 1/r)` (published), `W_b = W_c = W_d = 0`; `"lora"`: Kaiming-uniform
+        `W_a` (as PEFT LoRA), zeros elsewhere; `False`: every matrix random (not a no-op; tests).
     layers_to_transform, layers_pattern, exclude_modules, modules_to_save :
-        As in :class:`peft.LoraConfig`.
+        As in `peft.LoraConfig`.
 
     Raises
     ------
     ValueError
-        For a non-positive ``r``, a ``state_dropout`` outside ``[0, 1)``, an unknown ``activation`` or
-        ``init_weights``, or inconsistent layer options.
+        For a non-positive `r`, a `state_dropout` outside `[0, 1)`, an unknown `activation` or
+        `init_weights`, or inconsistent layer options.
 
     Examples
     --------
@@ -116,5 +116,5 @@ class SSMLoRAConfig(PeftConfig):
 
 
 def ssmlora_parameter_count(in_features: int, out_features: int, r: int) -> int:
-    """Trainable parameters of one SSMLoRA module: ``r·(in + out) + 2·r²``."""
+    """Trainable parameters of one SSMLoRA module: `r·(in + out) + 2·r²`."""
     return r * (in_features + out_features) + 2 * r * r

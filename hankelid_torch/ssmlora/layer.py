@@ -1,4 +1,4 @@
-"""`SSMLoRALinear`: an ``nn.Linear`` with SSMLoRA adapters, and the Time Module recurrence they run."""
+"""`SSMLoRALinear`: an `nn.Linear` with SSMLoRA adapters, and the Time Module recurrence they run."""
 
 from __future__ import annotations
 
@@ -26,20 +26,20 @@ def time_module_scan(
     mask: torch.Tensor | None = None,
     method: str = "fft",
 ) -> torch.Tensor:
-    """States of ``h_t = h_{t-1} @ transition + z_t`` (``h_0 = 0``) for every ``t``.
+    """States of `h_t = h_{t-1} @ transition + z_t` (`h_0 = 0`) for every `t`.
 
     Parameters
     ----------
     z : Tensor, shape (B, L, r)
         Input to the state at each position (row-vector convention).
     transition : Tensor, shape (r, r)
-        The state transition ``M`` (``I + W_c`` for SSMLoRA), right-multiplied.
+        The state transition `M` (`I + W_c` for SSMLoRA), right-multiplied.
     mask : Tensor of shape (B, L), optional
         1 for real tokens, 0 for padding; padded positions contribute no input.
     method : {"fft", "sequential"}
-        ``"fft"``: parallel form ``h_t = Σ_{s≤t} z_s M^{t-s}``, powers by repeated squaring
-        (:func:`hankelid_torch.scan.ssm_kernel`, dense ``A``) and
-        one causal rfft/irfft matrix convolution (float32, autocast off). ``"sequential"``: the
+        `"fft"`: parallel form `h_t = Σ_{s≤t} z_s M^{t-s}`, powers by repeated squaring
+        ([`hankelid_torch.scan.ssm_kernel`][hankelid_torch.scan.ssm_kernel], dense `A`) and
+        one causal rfft/irfft matrix convolution (float32, autocast off). `"sequential"`: the
         reference Python loop over time.
 
     Returns
@@ -104,8 +104,8 @@ class SSMLoRAMask:
 
 
 class SSMLoRALayer(BaseTunerLayer):
-    """SSMLoRA adapter state of one wrapped ``nn.Linear``: ``W_a`` (in x r), ``W_b`` (r x out),
-    ``W_c``, ``W_d`` (r x r) per adapter name in ``ssmlora_A/B/C/D`` (PEFT's ParameterDict layout,
+    """SSMLoRA adapter state of one wrapped `nn.Linear`: `W_a` (in x r), `W_b` (r x out),
+    `W_c`, `W_d` (r x r) per adapter name in `ssmlora_A/B/C/D` (PEFT's ParameterDict layout,
     so save/load, disable, multiple adapters and deletion come from PEFT)."""
 
     adapter_layer_names = ("ssmlora_A", "ssmlora_B", "ssmlora_C", "ssmlora_D")
@@ -194,7 +194,7 @@ class SSMLoRALayer(BaseTunerLayer):
 
 
 class SSMLoRALinear(nn.Module, SSMLoRALayer):
-    """An ``nn.Linear`` with one or more SSMLoRA adapters."""
+    """An `nn.Linear` with one or more SSMLoRA adapters."""
 
     def __init__(
         self, base_layer: nn.Module, adapter_name: str, config: SSMLoRAConfig, **kwargs: Any

@@ -15,7 +15,8 @@ __all__ = ["SSMLoRAModel"]
 
 
 class SSMLoRAModel(BaseTuner):
-    """The PEFT tuner for :class:`SSMLoRAConfig` (created by ``peft.get_peft_model``)."""
+    """The PEFT tuner for [`SSMLoRAConfig`][hankelid_torch.ssmlora.config.SSMLoRAConfig] (created by
+    `peft.get_peft_model`)."""
 
     prefix: str = SSMLORA_PREFIX
     tuner_layer_cls = SSMLoRALayer
