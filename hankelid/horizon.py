@@ -56,7 +56,7 @@ def horizon_gramian(sys: Any, kind: str, length: int) -> np.ndarray:
     sys : StateSpace
         Discrete-time system (`dt` set).  A diagonal `A` uses the closed form; any other
         `A` must be stable (the tail is subtracted from the exact Gramian).
-    kind : {"c", "o"}
+    kind : "c" | "o"
         Controllability or observability.
     length : int
         Horizon `L` (number of terms of the series).

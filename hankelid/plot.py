@@ -467,10 +467,14 @@ def compare(
     *models
         Models to compare, when `data_or_result` is data.
     ax : matplotlib Axes, optional
-    output, experiment : int
-        Which output channel and experiment to draw.
-    x0, horizon
-        Passed to `hk.compare` when it is called here.
+    output : int
+        Which output channel to draw.
+    experiment : int
+        Which experiment to draw.
+    x0 : "estimate" | "zero" | array_like
+        Initial state, passed to `hk.compare` when it is called here.
+    horizon : int or None
+        Prediction horizon, passed to `hk.compare` (None: simulation).
     time_unit : str
         Unit of the data's sampling time, for the axis label.
 

@@ -119,8 +119,12 @@ def test_rest_markup_check_sees_a_literal_role() -> None:
 # Defaults
 
 
-def _same_default(shown: Any, parameter: inspect.Parameter) -> bool:
-    """Whether the value griffe shows (``None``: required) is the parameter's real default."""
+def _same_default(shown: Any, parameter: inspect.Parameter, namespace: dict[str, Any]) -> bool:
+    """Whether the value griffe shows (``None``: required) is the parameter's real default.
+
+    A shown name (a module constant such as `HOW_TO_LOAD`) is looked up in `namespace`, the
+    globals of the module that defines the callable, and compared by value.
+    """
     real = parameter.default
     if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
         # griffe shows the empty tuple / dict that *args / **kwargs receive.
@@ -136,8 +140,16 @@ def _same_default(shown: Any, parameter: inspect.Parameter) -> bool:
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        # An expression such as `np.float64` or `_DEFAULT`: compare names.
-        return text == repr(real) or text.rsplit(".", 1)[-1] == getattr(real, "__name__", object())
+        # An expression such as `np.float64` or `HOW_TO_LOAD`: compare names, else the named value.
+        if text == repr(real) or text.rsplit(".", 1)[-1] == getattr(real, "__name__", object()):
+            return True
+        head, *rest = text.split(".")
+        if head not in namespace:
+            return False
+        value = namespace[head]
+        for part in rest:
+            value = getattr(value, part, inspect.Parameter.empty)
+        return type(value) is type(real) and value == real
     return type(value) is type(real) and value == real
 
 
@@ -168,10 +180,11 @@ def _wrong_defaults(griffe_obj: Any, live: Any) -> list[str]:
         parameters = inspect.signature(live).parameters
     except (TypeError, ValueError):
         return []
+    namespace = vars(sys.modules[getattr(live, "__module__", None) or "builtins"])
     wrong = []
     for name, shown in _documented_defaults(griffe_obj):
         parameter = parameters.get(name)
-        if parameter is not None and not _same_default(shown, parameter):
+        if parameter is not None and not _same_default(shown, parameter, namespace):
             real = parameter.default
             label = "required" if real is inspect.Parameter.empty else repr(real)
             wrong.append(f"{griffe_obj.path}({name}): docs show {shown!r}, signature has {label}")

@@ -44,7 +44,7 @@ def kernel(kind: str, length: int, c: float, lam: float, rho: float = 0.0) -> np
 
     Parameters
     ----------
-    kind : {"tc", "dc", "ss"}
+    kind : "tc" | "dc" | "ss"
     length : int
     c : float
         Scale (`> 0`).
