@@ -49,7 +49,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[all]" "$(TORCH_PIN)"
 	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable > $(LATEST_VENV)/versions.txt
 	@echo "test-latest: versions that differ from $(LOCK):"; \
-	  diff <(sort $(LOCK) | grep -v '^#') <(sort $(LATEST_VENV)/versions.txt) | grep '^[<>]' || echo "  (none)"
+	  diff <(sort $(LOCK) | grep -v '^#') <(sed 's/+cpu$$//' $(LATEST_VENV)/versions.txt | sort) | grep '^[<>]' || echo "  (none)"
 	$(LATEST_VENV)/bin/ruff check $(LINT_PATHS)
 	NO_MKDOCS_2_WARNING=1 $(LATEST_VENV)/bin/python -m mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(PYTEST:$(PY)=$(LATEST_VENV)/bin/python)
