@@ -80,6 +80,15 @@ def check_count(value: Any, name: str) -> int:
     return int(value)
 
 
+def check_auto_order(order: Any) -> int | None:
+    """Validate an identification order: a positive integer, or `None` / `"auto"` (chosen from data)."""
+    if isinstance(order, str):
+        if order != "auto":
+            raise ValueError(f"order must be a positive integer, None or 'auto', got {order!r}")
+        return None
+    return None if order is None else check_count(order, "order")
+
+
 def check_order(order: Any, n: int, *, name: str = "order") -> int:
     """Validate a model order `1 <= order <= n`."""
     if isinstance(order, bool) or not isinstance(order, numbers.Integral):

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._validation import check_count
+from .._validation import check_auto_order, check_count
 from ..systems import StateSpace
 from ._regression import CHUNK_ROWS, TriangularAccumulator, output_error_fit, simulation_fit, state_filter
 from .data import IOData
@@ -225,12 +225,7 @@ def okid(
         raise TypeError(f"data must be a hankelid.IOData, got {type(data).__name__}")
     if criterion not in _CRITERIA:
         raise ValueError(f"criterion must be one of {_CRITERIA}, got {criterion!r}")
-    if isinstance(order, str):
-        if order != "auto":
-            raise ValueError(f"order must be a positive integer, None or 'auto', got {order!r}")
-        order = None
-    if order is not None:
-        order = check_count(order, "order")
+    order = check_auto_order(order)
     for name, flag in (("feedthrough", feedthrough), ("refit", refit)):
         if not isinstance(flag, (bool, np.bool_)):
             raise ValueError(f"{name} must be True or False, got {flag!r}")

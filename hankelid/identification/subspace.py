@@ -39,7 +39,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._validation import check_count
+from .._validation import check_auto_order, check_count
 from ..systems import StateSpace
 from ._regression import CHUNK_ROWS, TriangularAccumulator, output_error_fit, simulation_fit
 from .data import IOData
@@ -75,12 +75,7 @@ def _check_args(
         raise ValueError(f"criterion must be one of {_CRITERIA}, got {criterion!r}")
     if lq not in ("auto", "qr", "gram"):
         raise ValueError(f"lq must be 'auto', 'qr' or 'gram', got {lq!r}")
-    if isinstance(order, str):
-        if order != "auto":
-            raise ValueError(f"order must be a positive integer, None or 'auto', got {order!r}")
-        order = None
-    if order is not None:
-        order = check_count(order, "order")
+    order = check_auto_order(order)
     if horizon is not None:
         horizon = check_count(horizon, "horizon")
         if horizon < 2:
