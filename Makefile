@@ -125,6 +125,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_adapter.py
 	$(PY) benchmarks/bench_frequency.py
 	$(PY) benchmarks/bench_sysid.py
+	$(PY) benchmarks/bench_simulate.py
+	$(PY) benchmarks/bench_hankel_init.py
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) $(OLDEST_VENV) .venv-lock site build *.egg-info
