@@ -109,7 +109,7 @@ class HRMConfig(PeftConfig):
         horizon `hankel_length` in closed form (the mean of the `"empirical"` Gaussian-input
         estimate, without its noise, and far cheaper), `"exact"` the
         infinite-horizon Lyapunov Gramians, `"empirical"` the Monte-Carlo estimate.
-    hankel_length : int
+    hankel_length : int, default 1024
         Horizon of the `"horizon"` and `"empirical"` Gramians (the length of the empirical
         estimator's random input sequences).
     hankel_trajectories : int, optional
@@ -134,7 +134,7 @@ class HRMConfig(PeftConfig):
         its name, so results do not depend on the order of creation). `None` uses torch's global RNG.
     modules_to_save : list of str, optional
         Extra modules trained in full and saved with the adapter (e.g. a classification head).
-    how_to_load : str
+    how_to_load : str, default HOW_TO_LOAD
         Set by the class (not an option): the instruction saved in `adapter_config.json` that
         `hankelid_torch` must be imported before the adapter is loaded.
 

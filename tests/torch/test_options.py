@@ -121,3 +121,14 @@ def test_s4d_to_modal_is_the_full_system_and_both_parametrizations_agree():
     assert full.n == 5 and np.all(np.diag(full.A) > 0) and np.all(np.diag(full.A) < 1)
     assert S4DParametrization.partner(ad_s4d) is None
     assert torch.equal(ModalParametrization.partner(ad_modal), torch.arange(4))
+
+
+def test_hrm_config_documented_hankel_defaults_are_the_options_defaults():
+    # HRMConfig's docstring states its Hankel defaults as literals (for the API page); they must
+    # stay the defaults of the one options object the config builds.
+    from hankelid_torch import HRMConfig
+    from hankelid_torch.options import HankelInitOptions
+
+    config, options = HRMConfig(), HankelInitOptions()
+    assert (config.hankel_gramians, config.hankel_length) == (options.gramians, options.length)
+    assert (config.hankel_gramians, config.hankel_length) == ("horizon", 1024)
