@@ -3,7 +3,7 @@
 Modules: `hankel` (block Hankel matrices and their singular values), `era` (the Eigensystem
 Realization Algorithm), `result` (the [`Identification`][hankelid.Identification] every
 data-driven method returns), and for frequency-response data `frequency_data` (`FRData`),
-`spectral` (FRF estimation from time records), `loewner`, `aaa` and `vector_fitting`; for
+`spectral` (FRF estimation from time records), `loewner`, `aaa`, `vector_fitting` and `passivity`; for
 input/output records `data` (`IOData`), `simulate`, `validation` (`compare`, `predict`,
 `residuals`, `estimate_initial_state`), `impulse` (regularized impulse responses), `subspace`
 (`n4sid`) and `okid`.
@@ -20,6 +20,7 @@ from .hankel import HankelOperator, hankel_hsv, hankel_matrix
 from .impulse import ImpulseEstimate, impulse_estimate
 from .loewner import loewner
 from .okid import okid
+from .passivity import PassivityResult, passivity
 from .result import Identification
 from .simulate import simulate
 from .spectral import spectral_estimate
@@ -45,6 +46,7 @@ __all__ = [
     "IOData",
     "Identification",
     "ImpulseEstimate",
+    "PassivityResult",
     "ResidualAnalysis",
     "Trend",
     "aaa",
@@ -59,6 +61,7 @@ __all__ = [
     "loewner",
     "n4sid",
     "okid",
+    "passivity",
     "predict",
     "residuals",
     "simulate",

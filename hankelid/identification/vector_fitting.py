@@ -43,6 +43,8 @@ from ._rational import (
 )
 from .fitted import FittedModel
 from .frequency_data import FRData
+from .passivity import enforce_passivity as _enforce_passivity
+from .passivity import passive_feedthrough, passivity
 
 __all__ = ["vector_fit"]
 
@@ -134,6 +136,7 @@ def vector_fit(
     *,
     iterations: int = 10,
     enforce_stability: bool = True,
+    enforce_passivity: bool | str = False,
     initial: Any = None,
 ) -> FittedModel:
     r"""Fit a real state-space model with `order` common poles by relaxed, fast vector fitting.
@@ -153,6 +156,17 @@ def vector_fit(
         Mirror unstable poles into the stability region after every relocation; the residues
         are always fitted after the last one, so the stable model is the least-squares fit
         for its poles. `info["stability"]` reports the mirrored poles.
+    enforce_passivity : {False, "scattering", "immittance"}
+        Make the stable fit passive of that kind (see [`passivity`][hankelid.passivity]) by
+        iterative residue perturbation: `C` (the residues) changes, poles and `D` stay, and the
+        change is the smallest in the \( \mathcal{H}_2 \) sense that satisfies the linearized
+        constraints at the worst frequency of every violation band, repeated until the
+        Hamiltonian test passes (Grivet-Talocia & Gustavsen 2016). `info["passivity"]` reports
+        the iterations, the violation bands and worst violation before and after,
+        `"feedthrough_clipped"` (a `D` outside the passive region is first clipped to it and the
+        residues refitted) and `"model_change"`, the relative RMS change of the model on the
+        data's frequencies.
+        Needs `enforce_stability=True`.
     initial : array_like, optional
         Starting poles (a conjugate-closed set or one representative per pair); default:
         lightly damped pairs spread over the band.
@@ -161,13 +175,17 @@ def vector_fit(
     -------
     FittedModel
         A [`StateSpace`][hankelid.StateSpace] with `info` holding `"poles"`, `"rms"` per
-        iteration and at the end, `"iterations"` and `"stability"`.
+        iteration and at the end, `"iterations"`, `"stability"` and (when enforced)
+        `"passivity"`.
 
     Raises
     ------
     ValueError
         If `order` is not a positive integer or is larger than the data allow (`K - 1`
-        poles for `K` frequencies), or `iterations` is not positive.
+        poles for `K` frequencies), or `iterations` is not positive, or `enforce_passivity` is
+        not one of its values (or is asked for without `enforce_stability`).
+    RuntimeError
+        If passivity enforcement does not converge (no model is returned then).
 
     Examples
     --------
@@ -190,6 +208,16 @@ def vector_fit(
         )
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    if enforce_passivity not in (False, None, "scattering", "immittance"):
+        raise ValueError(
+            f"enforce_passivity must be False, 'scattering' or 'immittance', got {enforce_passivity!r}"
+        )
+    if enforce_passivity and not enforce_stability:
+        raise ValueError("enforce_passivity needs enforce_stability=True (passivity implies stability)")
+    if enforce_passivity == "immittance" and frd.p != frd.m:
+        raise ValueError(
+            f"an immittance model must be square; the data have p={frd.p} outputs, m={frd.m} inputs"
+        )
     dt = frd.dt
     points = frd.points()
     H = frd.response
@@ -229,6 +257,21 @@ def vector_fit(
         sys, report = stabilize(sys, points, H, frd.weights)
         report["moved_poles"] += moved_total
         info["stability"] = report
+    if enforce_passivity:
+        kind = str(enforce_passivity)
+        before, before_D = response(sys, points), sys.D
+        first = passivity(sys, kind=kind)
+        Dp = passive_feedthrough(sys.D, kind)
+        if Dp is not sys.D:
+            # Asymptotic passivity first: D is clipped and the residues refitted to the rest.
+            poles = pole_representatives(np.linalg.eigvals(sys.A))
+            R, _ = residue_fit(points, H - Dp, poles, frd.weights, feedthrough=False)
+            sys = realize_pole_residue(poles, R, Dp, dt, scale=hscale, rank_tol=_RANK_TOL)
+        sys, report = _enforce_passivity(sys, kind=kind)
+        report.update(violations_before=int(first.bands.shape[0]), worst_before=first.worst_violation)
+        report["feedthrough_clipped"] = Dp is not before_D
+        report["model_change"] = relative_rms(before, response(sys, points), frd.weights)
+        info["passivity"] = report
     info["rms"] = relative_rms(H, response(sys, points), frd.weights)
     return FittedModel(sys, info)
 
