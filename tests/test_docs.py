@@ -46,6 +46,7 @@ CORE_CONTRACT = [
     "hankelid:loewner",
     "hankelid:aaa",
     "hankelid:vector_fit",
+    "hankelid:passivity",
     "hankelid:h2_norm",
     "hankelid:hinf_norm",
     "hankelid.plot:hankel_spectrum",
