@@ -35,6 +35,7 @@ from ._rational import (
 )
 from .fitted import FittedModel
 from .frequency_data import FRData
+from .passivity import check_passivity_option, passivate_fit
 
 __all__ = ["aaa"]
 
@@ -88,6 +89,7 @@ def aaa(
     max_order: int | None = None,
     *,
     stable: bool = False,
+    enforce_passivity: bool | str = False,
 ) -> FittedModel:
     r"""Fit a real state-space model to frequency-response data with (set-valued) AAA.
 
@@ -105,6 +107,10 @@ def aaa(
     stable : bool
         Mirror unstable poles and refit the residues and `D` by least squares; the report is
         `info["stability"]`.
+    enforce_passivity : {False, "scattering", "immittance"}
+        Make the stable fit passive of that kind (see [`passivity`][hankelid.passivity]) by
+        iterative residue perturbation, as in [`vector_fit`][hankelid.vector_fit]; needs
+        `stable=True`. The report is `info["passivity"]`.
 
     Returns
     -------
@@ -132,6 +138,7 @@ def aaa(
     """
     if not isinstance(frd, FRData):
         raise TypeError(f"frd must be a hankelid.FRData, got {type(frd).__name__}")
+    kind = check_passivity_option(enforce_passivity, stable, frd.p, frd.m, "stable")
     tol = check_positive(tol, name="tol")
     K, p, m = frd.K, frd.p, frd.m
     limit = 2 * K - 1
@@ -227,5 +234,7 @@ def aaa(
     }
     if stable:
         sys, info["stability"] = stabilize(sys, Z, H, frd.weights)
+    if kind is not None:
+        sys, info["passivity"] = passivate_fit(sys, Z, H, frd.weights, kind)
     info["rms"] = relative_rms(H, response(sys, Z), frd.weights)
     return FittedModel(sys, info)

@@ -24,6 +24,7 @@ from .._validation import check_positive
 from ..systems import StateSpace
 from ._rational import relative_rms, response, stabilize
 from .frequency_data import FRData
+from .passivity import check_passivity_option, passivate_fit
 from .result import Identification
 
 __all__ = ["loewner"]
@@ -171,6 +172,7 @@ def loewner(
     tol: float | None = None,
     directions: str = "auto",
     stable: bool = False,
+    enforce_passivity: bool | str = False,
     max_points: int | None = None,
     seed: int | None = 0,
 ) -> Identification:
@@ -207,6 +209,10 @@ def loewner(
         Mirror unstable poles into the stability region and refit the residues and `D` to the
         data by least squares (weighted by `frd.weights`; the pencil itself is unweighted);
         the report is `info["stability"]`.
+    enforce_passivity : {False, "scattering", "immittance"}
+        Make the stable fit passive of that kind (see [`passivity`][hankelid.passivity]) by
+        iterative residue perturbation, as in [`vector_fit`][hankelid.vector_fit]; needs
+        `stable=True`. The report is `info["passivity"]`.
     max_points : int, optional
         Build the pencil from at most this many frequencies, evenly spread over the index
         range (the pencil's SVDs cost the cube of its size; an order-`r` model needs about
@@ -243,6 +249,7 @@ def loewner(
     """
     if not isinstance(frd, FRData):
         raise TypeError(f"frd must be a hankelid.FRData, got {type(frd).__name__}")
+    kind = check_passivity_option(enforce_passivity, stable, frd.p, frd.m, "stable")
     if frd.K < 2:
         raise ValueError(f"the Loewner framework needs at least two frequencies, got {frd.K}")
     if directions not in ("auto", "block", "random"):
@@ -287,5 +294,7 @@ def loewner(
     }
     if stable:
         sys, info["stability"] = stabilize(sys, points, frd.response, frd.weights)
+    if kind is not None:
+        sys, info["passivity"] = passivate_fit(sys, points, frd.response, frd.weights, kind)
     info["rms"] = relative_rms(frd.response, response(sys, points), frd.weights)
     return Identification(system=sys, order=sys.n, singular_values=s1, method="loewner", info=info)

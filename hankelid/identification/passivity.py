@@ -42,8 +42,23 @@ from scipy.optimize import minimize_scalar
 
 from .._stability import UnstableSystemError
 from ..systems import StateSpace, d2c
+from ._rational import (
+    RANK_TOL,
+    pole_representatives,
+    realize_pole_residue,
+    relative_rms,
+    residue_fit,
+    response,
+)
 
-__all__ = ["PassivityResult", "enforce_passivity", "passive_feedthrough", "passivity"]
+__all__ = [
+    "PassivityResult",
+    "check_passivity_option",
+    "enforce_passivity",
+    "passivate_fit",
+    "passive_feedthrough",
+    "passivity",
+]
 
 _KINDS = ("immittance", "scattering")
 # A generalized eigenvalue counts as imaginary when its real part is below this fraction of its
@@ -410,3 +425,51 @@ def enforce_passivity(
         f"{res.bands.shape[0]} violation band(s) remain, worst {res.worst_violation:.3g} at "
         f"{res.worst_frequency:.4g} rad/s"
     )
+
+
+def check_passivity_option(value: Any, stable: bool, p: int, m: int, stable_name: str) -> str | None:
+    """Validate a fitter's `enforce_passivity` option; returns the kind or `None`."""
+    if value is False or value is None:
+        return None
+    if value not in _KINDS:
+        raise ValueError(f"enforce_passivity must be False, 'scattering' or 'immittance', got {value!r}")
+    if not stable:
+        raise ValueError(f"enforce_passivity needs {stable_name}=True (a passive model is stable)")
+    if value == "immittance" and p != m:
+        raise ValueError(f"an immittance model must be square; the data have p={p} outputs, m={m} inputs")
+    return str(value)
+
+
+def passivate_fit(
+    sys: StateSpace,
+    points: np.ndarray,
+    H: np.ndarray,
+    weights: np.ndarray | None,
+    kind: str,
+    *,
+    rank_tol: float = RANK_TOL,
+) -> tuple[StateSpace, dict[str, Any]]:
+    """Make a stable fit passive: clip `D` (refitting the residues), then perturb `C`.
+
+    The report is [`enforce_passivity`][hankelid.identification.passivity.enforce_passivity]'s,
+    with the violations before counted on the fit as given, `"feedthrough_clipped"`, and
+    `"model_change"`: the relative RMS change of the model on the data's points.
+    """
+    before = response(sys, points)
+    first = passivity(sys, kind=kind)
+    Dp = passive_feedthrough(sys.D, kind)
+    clipped = Dp is not sys.D
+    if clipped:
+        # Asymptotic passivity first: D is clipped and the residues refitted to the rest.
+        poles = pole_representatives(np.linalg.eigvals(sys.A))
+        R, _ = residue_fit(points, H - Dp, poles, weights, feedthrough=False)
+        hscale = float(np.max(np.linalg.norm(H, axis=(1, 2)))) or 1.0
+        sys = realize_pole_residue(poles, R, Dp, sys.dt, scale=hscale, rank_tol=rank_tol)
+    sys, report = enforce_passivity(sys, kind=kind)
+    report.update(
+        violations_before=int(first.bands.shape[0]),
+        worst_before=first.worst_violation,
+        feedthrough_clipped=clipped,
+        model_change=relative_rms(before, response(sys, points), weights),
+    )
+    return sys, report

@@ -43,8 +43,7 @@ from ._rational import (
 )
 from .fitted import FittedModel
 from .frequency_data import FRData
-from .passivity import enforce_passivity as _enforce_passivity
-from .passivity import passive_feedthrough, passivity
+from .passivity import check_passivity_option, passivate_fit
 
 __all__ = ["vector_fit"]
 
@@ -208,16 +207,7 @@ def vector_fit(
         )
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    if enforce_passivity not in (False, None, "scattering", "immittance"):
-        raise ValueError(
-            f"enforce_passivity must be False, 'scattering' or 'immittance', got {enforce_passivity!r}"
-        )
-    if enforce_passivity and not enforce_stability:
-        raise ValueError("enforce_passivity needs enforce_stability=True (passivity implies stability)")
-    if enforce_passivity == "immittance" and frd.p != frd.m:
-        raise ValueError(
-            f"an immittance model must be square; the data have p={frd.p} outputs, m={frd.m} inputs"
-        )
+    kind = check_passivity_option(enforce_passivity, enforce_stability, frd.p, frd.m, "enforce_stability")
     dt = frd.dt
     points = frd.points()
     H = frd.response
@@ -257,21 +247,8 @@ def vector_fit(
         sys, report = stabilize(sys, points, H, frd.weights)
         report["moved_poles"] += moved_total
         info["stability"] = report
-    if enforce_passivity:
-        kind = str(enforce_passivity)
-        before, before_D = response(sys, points), sys.D
-        first = passivity(sys, kind=kind)
-        Dp = passive_feedthrough(sys.D, kind)
-        if Dp is not sys.D:
-            # Asymptotic passivity first: D is clipped and the residues refitted to the rest.
-            poles = pole_representatives(np.linalg.eigvals(sys.A))
-            R, _ = residue_fit(points, H - Dp, poles, frd.weights, feedthrough=False)
-            sys = realize_pole_residue(poles, R, Dp, dt, scale=hscale, rank_tol=_RANK_TOL)
-        sys, report = _enforce_passivity(sys, kind=kind)
-        report.update(violations_before=int(first.bands.shape[0]), worst_before=first.worst_violation)
-        report["feedthrough_clipped"] = Dp is not before_D
-        report["model_change"] = relative_rms(before, response(sys, points), frd.weights)
-        info["passivity"] = report
+    if kind is not None:
+        sys, info["passivity"] = passivate_fit(sys, points, H, frd.weights, kind, rank_tol=_RANK_TOL)
     info["rms"] = relative_rms(H, response(sys, points), frd.weights)
     return FittedModel(sys, info)
 

@@ -147,6 +147,37 @@ def test_vector_fit_enforces_passivity_on_noisy_data(noise_seed: int) -> None:
     assert fit.info["rms"] < 1.05 * plain.info["rms"]
 
 
+@pytest.mark.parametrize("method", ["aaa", "loewner"])
+def test_aaa_and_loewner_enforce_passivity_through_the_same_refit(method: str) -> None:
+    true = _scaled(hk.random_stable(6, 2, 2, seed=7), 0.999)
+    w = np.geomspace(1e-2, 1e3, 300)
+    rng = np.random.default_rng(0)
+    H = true.frequency_response(w)
+    frd = hk.FRData(w, H + 3e-3 * (rng.standard_normal(H.shape) + 1j * rng.standard_normal(H.shape)))
+
+    def fit(**kw):
+        if method == "aaa":
+            out = hk.aaa(frd, max_order=6, stable=True, **kw)
+            return out, out.info
+        ident = hk.loewner(frd, 6, stable=True, **kw)
+        return ident.system, ident.info
+
+    plain, _ = fit()
+    assert not hk.passivity(plain).is_passive
+    model, info = fit(enforce_passivity="scattering")
+    rep = info["passivity"]
+    assert rep["violations_before"] >= 1 and rep["violations_after"] == 0
+    assert hk.passivity(model).is_passive
+    assert _sigma_max(model, np.r_[0.0, np.geomspace(1e-4, 1e5, 20001)]).max() <= 1.0
+    assert rep["model_change"] < 5e-3
+    without_stable = {
+        "aaa": lambda: hk.aaa(frd, max_order=6, enforce_passivity="scattering"),
+        "loewner": lambda: hk.loewner(frd, 6, enforce_passivity="scattering"),
+    }
+    with pytest.raises(ValueError, match="stable=True"):
+        without_stable[method]()
+
+
 def test_bad_input_raises_named_errors() -> None:
     stable = hk.random_stable(3, 2, 1, seed=0)
     with pytest.raises(ValueError, match="kind"):
