@@ -122,6 +122,20 @@ def test_passive_scattering_model_and_enforcement_change() -> None:
         enforce_passivity(_scaled(hk.random_stable(8, 2, 2, seed=3), 1.25), max_iterations=1)
 
 
+def test_enforcement_in_discrete_time_and_for_immittances() -> None:
+    d = _scaled(hk.random_stable(8, 2, 2, dt=0.05, seed=3), 1.1)
+    fixed, rep = enforce_passivity(d, kind="scattering")
+    assert rep["violations_before"] == 1 and hk.passivity(fixed).is_passive
+    assert _sigma_max(fixed, np.linspace(0.0, np.pi / 0.05, 20001)).max() <= 1.0
+    # A positive-real model with its strictly proper part's sign flipped: active below ~1 rad/s.
+    b = _port_hamiltonian(6, 2, 3, d=0.0)
+    active = hk.StateSpace(b.A, b.B, -0.1 * b.C, 0.3 * np.eye(2))
+    assert not hk.passivity(active, kind="immittance").is_passive
+    fixed, rep = enforce_passivity(active, kind="immittance")
+    assert hk.passivity(fixed, kind="immittance").is_passive
+    assert _lambda_min(fixed, np.r_[0.0, np.geomspace(1e-4, 1e4, 20001)]).min() >= 0.0
+
+
 @pytest.mark.parametrize("noise_seed", [0, 2])
 def test_vector_fit_enforces_passivity_on_noisy_data(noise_seed: int) -> None:
     true = _scaled(hk.random_stable(6, 2, 2, seed=7), 0.999)
