@@ -64,7 +64,8 @@ OLDEST_LOCKED := mkdocs mkdocs-material mkdocstrings mkdocs-jupyter ruff
 LOWEST := $(OLDEST_PY) scripts/lowest_requirements.py --from-lock $(LOCK) --keep-locked $(OLDEST_LOCKED) --pin $(TORCH_PIN)
 # slycot's oldest cp311 release (0.7) needs numpy >= 2, which the numpy and matplotlib floors predate: step 1
 # runs the whole suite at the floors without slycot (its reference tests skip), step 2 adds slycot with numpy
-# and matplotlib at the oldest releases that import with numpy 2 and reruns the core tests it serves.
+# and matplotlib at the oldest releases that import with numpy 2 and reruns the core tests it serves. The
+# `references` extra (nfoursid, sippy-unipi, pymor) is tested at the lock's versions, which are its floors.
 OLDEST_NUMPY2_PINS := --pin numpy==2.0.0 --pin matplotlib==3.8.4
 OLDEST_INSTALL := $(OLDEST_PY) -m pip install --quiet --only-binary=:all:
 test-oldest:
@@ -77,7 +78,7 @@ test-oldest:
 	@echo "test-oldest step 1: the floors, without slycot:"; grep -v '^#' $(OLDEST_VENV)/lowest.txt | tr '\n' ' '; echo
 	$(PYTEST:$(PY)=$(OLDEST_PY))
 	$(LOWEST) $(OLDEST_NUMPY2_PINS) -o $(OLDEST_VENV)/lowest-numpy2.txt
-	$(OLDEST_INSTALL) -c $(OLDEST_VENV)/lowest-numpy2.txt -e ".[all]"
+	$(OLDEST_INSTALL) -c $(OLDEST_VENV)/lowest-numpy2.txt -e ".[plot,control,torch,notebooks,docs,test]"
 	$(OLDEST_PY) -m pip freeze --exclude-editable > $(OLDEST_VENV)/versions-numpy2.txt
 	@echo "test-oldest step 2: slycot at its floor with $(OLDEST_NUMPY2_PINS):"
 	$(PYTEST:$(PY)=$(OLDEST_PY)) tests/core hankelid

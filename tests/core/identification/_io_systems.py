@@ -11,6 +11,9 @@ import hankelid as hk
 def drss(n: int, m: int, p: int, seed: int) -> tuple[hk.StateSpace, int]:
     """python-control's random discrete system (repeated poles, masked B/C) and its minimal order."""
     control = pytest.importorskip("control")
+    # control.minreal reduces through slycot's tb01pd; both come with the `control` extra (the lock
+    # has them; make test-oldest's first step runs without slycot, which needs numpy >= 2).
+    pytest.importorskip("slycot", reason="control.minreal needs slycot (the control extra)")
     state = np.random.get_state()  # noqa: NPY002 - drss draws from NumPy's global generator
     np.random.seed(seed)  # noqa: NPY002
     try:
