@@ -24,6 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._krylov import krylov_blocks
+from .._stability import is_stable
 from .._validation import check_count, check_dt, check_positive
 from ..systems import StateSpace
 from .hankel import HankelOperator, as_markov, hankel_blocks, split_blocks
@@ -249,7 +250,7 @@ def _stabilize(
     poles mirrored at the unit circle); `T11` and `Z` are untouched.  `C` is then refit by
     least squares to the Markov parameters.
     """
-    if np.max(np.abs(np.linalg.eigvals(A))) < 1:
+    if is_stable(np.linalg.eigvals(A), discrete=True):
         return A, C, 0
     T, Z, sdim = sla.schur(A, output="real", sort=lambda re, im: re * re + im * im < 1.0)
     T22 = np.linalg.inv(T[sdim:, sdim:])

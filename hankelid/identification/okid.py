@@ -31,6 +31,7 @@ import numpy as np
 import scipy.linalg as sla
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._stability import is_stable
 from .._validation import check_auto_order, check_count
 from ..systems import StateSpace
 from ._regression import CHUNK_ROWS, TriangularAccumulator, output_error_fit, simulation_fit, state_filter
@@ -134,7 +135,7 @@ def _prediction_criterion(sys: StateSpace, G: np.ndarray, data: IOData, criterio
     A, B, C, D = sys.A, sys.B, sys.C, sys.D
     r, m, p = sys.n, sys.m, sys.p
     F = A - G @ C
-    if np.max(np.abs(np.linalg.eigvals(F))) >= 1.0:
+    if not is_stable(np.linalg.eigvals(F), discrete=True):
         return np.inf
     S = np.zeros((p, p))
     count = 0
@@ -297,7 +298,7 @@ def okid(
     n = sys.n
     A, B, C, D = sys.A, sys.B, sys.C, sys.D
     G = _observer_gain(A, C, observer)
-    stable = bool(np.max(np.abs(np.linalg.eigvals(A))) < 1.0) if n else True
+    stable = is_stable(np.linalg.eigvals(A), discrete=True)
     if refit and stable:
         B, D, x0, fit = output_error_fit(A, C, data.u, data.y, feedthrough=feedthrough)
     else:
