@@ -10,6 +10,8 @@ hankelid-bench run --tasks dfa:k=4,T=64 parity:T=64 --methods hrm lora dora ssml
     --seeds 0 1 2 --steps 300 --out runs/quick          # flags override the config file
 torchrun --nproc_per_node 2 -m hankelid_bench.cli run ...   # DDP
 hankelid-bench report runs/main --reference lora
+hankelid-bench merge runs/main runs/main-part0 runs/main-part1     # a grid split over processes
+hankelid-bench merge runs/sites runs/main --config sites            # reuse shared cells, then `run`
 hankelid-bench longctx --format quality --data quality_dev.jsonl --base-model /models/mistral-7b
 ```
 """
@@ -99,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="report directory (default: the run directory)")
     rep.add_argument("--command-line", help="command to quote in the report (default: the recorded one)")
 
+    mrg = sub.add_parser(
+        "merge",
+        help="merge run directories (same settings required); --config keeps only that grid's cells",
+    )
+    mrg.add_argument("out", help="merged run directory (its own results are kept)")
+    mrg.add_argument("sources", nargs="+", help="run directories to merge in")
+    mrg.add_argument("--config", help="keep only the cells of this grid (TOML file or preset name)")
+
     sub.add_parser("list", help="list tasks, methods and preset configs")
 
     demo = sub.add_parser("demo", help="HRM vs iso-parameter LoRA on the embedded defaults (~5 min CPU)")
@@ -158,6 +168,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     print(write_report(args.run_dir, reference=args.reference, command=args.command_line, out=args.out))
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .merge import merge_runs
+
+    cfg = load_config(_find_config(args.config)) if args.config else None
+    summary = merge_runs(args.out, args.sources, config=cfg)
+    print(
+        f"{args.out}: {summary['cells']} cells ({summary['added']} new"
+        + (f", {summary['skipped']} outside the {cfg.name!r} grid left out" if cfg is not None else "")
+        + ")"
+    )
     return 0
 
 
@@ -221,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "merge":
+            return _cmd_merge(args)
         if args.command == "list":
             return _cmd_list()
         if args.command == "demo":

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .runner import RESULTS_FILE, read_base_quality, read_records
+from .runner import MERGED_KEY, RESULTS_FILE, read_base_quality, read_records
 from .stats import compare_paired, summarize
 
 __all__ = [
@@ -453,6 +453,21 @@ def _plot_pretraining(run_dir: Path, fig_dir: Path) -> list[str]:
     return ["base_pretraining.png"]
 
 
+def _recorded_commands(meta: dict[str, Any]) -> list[str]:
+    """The commands that produced a run directory: merged runs first, then the latest `run`."""
+    commands = [m["command"] for m in meta.get(MERGED_KEY) or [] if m.get("command")]
+    if meta.get("argv"):
+        commands.append(" ".join(["hankelid-bench", *meta["argv"][1:]]))
+    return commands
+
+
+def _commands_line(commands: list[str]) -> str:
+    if len(commands) <= 1:
+        return f"Command: `{commands[0]}`" if commands else ""
+    head = "Commands (cells merged with `hankelid-bench merge`, then completed by the last one):"
+    return head + "\n\n" + "\n".join(f"- `{c}`" for c in commands)
+
+
 def write_report(
     run_dir: str | Path, *, reference: str = "lora", command: str | None = None, out: str | Path | None = None
 ) -> Path:
@@ -491,15 +506,14 @@ def write_report(
     fig_dir.mkdir(parents=True, exist_ok=True)
     meta_path = run_dir / "config.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    if command is None and meta.get("argv"):
-        command = " ".join(["hankelid-bench", *meta["argv"][1:]])
+    commands = [command] if command is not None else _recorded_commands(meta)
     cfg = meta.get("config", {})
     n_eval = int(cfg.get("train", {}).get("eval_samples", 256))
     bases = sorted({r["base"] for r in records})
     parts = [
         f"# Results: {cfg.get('name', run_dir.name)}",
         "",
-        f"Command: `{command}`" if command else "",
+        _commands_line(commands),
         "",
         f"Protocol `{cfg.get('protocol', '?')}`; base model{'s' if len(bases) > 1 else ''} "
         + ", ".join(f"`{b}`" for b in bases)

@@ -4,7 +4,8 @@ Output directory layout:
 
 ```text
 results.jsonl       one record per finished cell (schema below); cells already present are skipped
-config.json         the ExperimentConfig and the command line of the latest invocation
+config.json         the ExperimentConfig and the command line of the latest invocation (and,
+                    under `merged_from`, the runs merged in by `hankelid-bench merge`)
 base_quality.json   per base model: its pre-training length, its bits per character on the
                     character-LM test split at that length and at every evaluated T, and its
                     pre-training loss curve
@@ -58,6 +59,7 @@ from .train import adapter_gates, batch_tensors, evaluate, resolve_device, train
 
 __all__ = [
     "BASE_FILE",
+    "MERGED_KEY",
     "RESULTS_FILE",
     "SCHEMA",
     "cell_key",
@@ -69,6 +71,8 @@ __all__ = [
 
 RESULTS_FILE = "results.jsonl"
 BASE_FILE = "base_quality.json"
+MERGED_KEY = "merged_from"
+"""Key of `config.json` listing the runs (directory, command) merged into a run directory."""
 SCHEMA = 2
 
 
@@ -481,6 +485,12 @@ def run_experiment(
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         meta = {"config": cfg.to_dict(), "argv": sys.argv, "torch": torch.__version__}
+        previous = out / "config.json"
+        if previous.is_file():
+            # Cells merged in from other runs keep their provenance after this run adds its own.
+            merged = json.loads(previous.read_text()).get(MERGED_KEY)
+            if merged:
+                meta[MERGED_KEY] = merged
         (out / "config.json").write_text(json.dumps(meta, indent=1, default=str))
     done = {cell_key(r) for r in read_records(out)}
     todo = [c for c in cfg.cells() if (_task(c[0]).label, c[1], c[2], cfg.protocol, c[3]) not in done]
