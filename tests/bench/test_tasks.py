@@ -136,3 +136,26 @@ def test_bad_split_and_nul_bytes(tmp_path):
     path.write_bytes(b"abc\x00" * 100)
     with pytest.raises(ValueError, match="NUL"):
         CharLMTask(T=4, path=str(path)).split("train")
+
+
+@pytest.mark.parametrize("lag", [8, 160])
+def test_recall_at_a_lag_needs_an_lti_adapter_of_order_lag(lag):
+    """Why `lag` is out of reach of a low-order adapter (docs/results/findings.md).
+
+    The map from a symbol to its recall `lag` steps later is the delay z^-lag. Its minimal
+    realization is a shift register whose `lag` Hankel singular values all equal 1, so every LTI
+    system of order r < lag is at H-infinity distance >= sigma_{r+1} = 1 from it (the Hankel-norm
+    lower bound): no order-12 adapter can approximate the delay, whatever its training.
+    """
+    import hankelid as hk
+
+    a = np.eye(lag, k=-1)
+    b = np.zeros((lag, 1))
+    b[0, 0] = 1.0
+    c = np.zeros((1, lag))
+    c[0, -1] = 1.0
+    delay = hk.StateSpace(a, b, c, np.zeros((1, 1)), dt=1.0)
+    np.testing.assert_allclose(hk.hsv(delay), np.ones(lag), atol=1e-12)
+    # Its impulse response is the unit pulse at `lag`: the system is the delay.
+    h = hk.markov_parameters(delay, lag + 2)[:, 0, 0]
+    np.testing.assert_allclose(h, np.eye(lag + 2)[lag], atol=1e-15)
