@@ -292,8 +292,8 @@ def paired_table(records: list[dict[str, Any]], reference: str = "lora") -> str:
                     constant_note([r for r in runs if r["method"] == m]) for m in (method, reference)
                 )
                 (dropped if flagged else kept).append(task)
-            if len(kept) < 2 and not dropped:
-                continue  # one task: the pooled row would repeat the per-task one
+            if len(kept) < 2:
+                continue  # one task left: the pooled row would repeat the per-task one
             note = f" (without constant-predictor tasks: {', '.join(dropped)})" if dropped else ""
             row(f"all {metric} tasks", method, [r for r in rs if r["task"] in kept], note)
     return "\n".join(lines)
