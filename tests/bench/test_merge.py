@@ -119,3 +119,15 @@ def test_config_keeps_its_cells_and_run_trains_only_the_rest(tmp_path, capsys):
     assert load_config(other).train.steps == 4
     assert main(["merge", str(tmp_path / "o"), str(tmp_path / "big"), "--config", str(other)]) == 2
     assert "train.steps (4 vs 3)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{not json", "is not valid JSON"), ('{"argv": []}', "has no 'config' entry")],
+)
+def test_a_broken_config_json_is_named(tmp_path, text, message):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        merge_runs(tmp_path / "m", [tmp_path / "a"])
+    assert not (tmp_path / "m").exists()
