@@ -31,6 +31,7 @@ __all__ = [
     "lr_table",
     "majority_baseline",
     "paired_table",
+    "reduction_table",
     "results_table",
     "shortcut_table",
     "write_report",
@@ -299,18 +300,47 @@ def paired_table(records: list[dict[str, Any]], reference: str = "lora") -> str:
     return "\n".join(lines)
 
 
-def _reduction_table(records: list[dict[str, Any]]) -> str | None:
+def _orders(rs: list[dict[str, Any]]) -> str:
+    """The reduced orders of a group of runs: one number, a range, or per-adapter ranges."""
+    values = []
+    for r in rs:
+        order = r["reduced"]["order"]
+        values += list(order.values()) if isinstance(order, dict) else [order]
+    lo, hi = min(values), max(values)
+    text = str(lo) if lo == hi else f"{lo}-{hi}"
+    return text + (" per adapter" if any(isinstance(r["reduced"]["order"], dict) for r in rs) else "")
+
+
+def reduction_table(records: list[dict[str, Any]]) -> str | None:
+    """Markdown table of the two-phase cells (train, balance-truncate, fine-tune), or None.
+
+    `full order` is the model before the reduction, `reduced` right after it and `fine-tuned`
+    after the last phase; `trainable` is the reduced adapter's count. Under `equal_steps` the
+    cell's headline value is the fine-tuned one; otherwise it is the full-order one.
+
+    Examples
+    --------
+    >>> rec = {"task": "t", "method": "hrm:reduce_to=2", "value": 0.45,   # equal_steps: the final value
+    ...        "reduced": {"order": 2, "trainable_params": 10, "value": 0.4, "finetuned_value": 0.45,
+    ...                    "full_order_value": 0.5}}
+    >>> print(reduction_table([rec]).splitlines()[-1])
+    | t | hrm:reduce_to=2 | 2 | 10 | 0.5000 ± 0.0000 | 0.4000 ± 0.0000 | 0.4500 ± 0.0000 | 1 |
+    """
     rows = [r for r in records if r.get("reduced")]
     if not rows:
         return None
     lines = [
-        "| task | method | order | full-order value | reduced value | after fine-tune | seeds |",
-        "|---|---|---|---|---|---|---|",
+        "| task | method | order | trainable | full order | reduced | fine-tuned | seeds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (task, method), rs in _group(rows, "task", "method").items():
         tuned = [r["reduced"]["finetuned_value"] for r in rs if "finetuned_value" in r["reduced"]]
+        # Records before issue 17 lack full_order_value; their headline value is the full-order one.
+        full = [r["reduced"].get("full_order_value", r["value"]) for r in rs]
+        counts = sorted({r["reduced"]["trainable_params"] for r in rs if "trainable_params" in r["reduced"]})
+        count = "-" if not counts else f"{counts[0]:,}" + (f"-{counts[-1]:,}" if len(counts) > 1 else "")
         lines.append(
-            f"| {task} | {method} | {rs[0]['reduced']['order']} | {_fmt([r['value'] for r in rs])} "
+            f"| {task} | {method} | {_orders(rs)} | {count} | {_fmt(full)} "
             f"| {_fmt([r['reduced']['value'] for r in rs])} | {_fmt(tuned) if tuned else '-'} | {len(rs)} |"
         )
     return "\n".join(lines)
@@ -561,7 +591,7 @@ def write_report(
             shortcuts,
         ]
     parts += ["", f"## Paired comparisons against `{reference}`", "", paired_table(records, reference)]
-    reduction = _reduction_table(records)
+    reduction = reduction_table(records)
     if reduction:
         parts += [
             "",
