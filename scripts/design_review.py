@@ -1,8 +1,8 @@
 """Re-derive the design problems of issue 17 from the committed results (docs/results/*/results.jsonl).
 
-Prints one line per number that `docs/results/findings.md` ("Design changes pending re-run") quotes,
-each computed here from the committed records or, for the DFA shortcut baselines, exactly from the
-task generator's fixed test set. Run from the repository root:
+Prints one line per number that `docs/results/findings.md` quotes in "The first design and why it
+was replaced", each computed here from the committed records or, for the DFA shortcut baselines,
+exactly from the task generator's fixed test set. Run from the repository root:
 
     python scripts/design_review.py
 """
