@@ -19,9 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig, parse_spec
-from .runner import BASE_FILE, MERGED_KEY, RESULTS_FILE, cell_key, read_base_quality, read_records
-from .tasks import make_task
+from .config import ExperimentConfig
+from .runner import (
+    BASE_FILE,
+    MERGED_KEY,
+    RESULTS_FILE,
+    cell_key,
+    grid_cell_keys,
+    read_base_quality,
+    read_records,
+)
 
 __all__ = ["merge_runs", "settings"]
 
@@ -81,16 +88,6 @@ def _read_meta(run_dir: Path) -> dict[str, Any]:
 def _command(meta: dict[str, Any]) -> str | None:
     argv = meta.get("argv")
     return " ".join(["hankelid-bench", *argv[1:]]) if argv else None
-
-
-def _label(spec: str) -> str:
-    name, params = parse_spec(spec)
-    return make_task(name, **params).label
-
-
-def _cell_keys(cfg: ExperimentConfig) -> set[tuple[str, str, int, str, int]]:
-    labels = {t: _label(t) for t in cfg.tasks}
-    return {(labels[t], m, s, cfg.protocol, b) for t, m, s, b in cfg.cells()}
 
 
 def _same_result(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -153,7 +150,7 @@ def merge_runs(
         if diff:
             what = f"configuration {target.get('name')!r}" if config is not None else f"{paths[0]}"
             raise ValueError(f"{path} was run with other settings than {what}: " + "; ".join(diff))
-    wanted = _cell_keys(config) if config is not None else None
+    wanted = set(grid_cell_keys(config)) if config is not None else None
     merged: dict[tuple, dict[str, Any]] = {}
     skipped = 0
     for path in paths:

@@ -63,6 +63,7 @@ __all__ = [
     "RESULTS_FILE",
     "SCHEMA",
     "cell_key",
+    "grid_cell_keys",
     "hsv_ratio_orders",
     "read_base_quality",
     "read_records",
@@ -110,6 +111,18 @@ def _write_base_quality(out_dir: Path, quality: dict[str, Any]) -> None:
 def _task(spec: str):
     name, params = parse_spec(spec)
     return make_task(name, **params)
+
+
+def grid_cell_keys(cfg: ExperimentConfig) -> list[tuple[str, str, int, str, int]]:
+    """The [`cell_key`][hankelid_bench.runner.cell_key] of every cell of `cfg`, in `cfg.cells()` order.
+
+    Examples
+    --------
+    >>> grid_cell_keys(ExperimentConfig(tasks=["parity:T=8"], methods=["lora"], seeds=[0]))
+    [('parity(T=8)', 'lora', 0, 'adapt', 0)]
+    """
+    labels = {t: _task(t).label for t in cfg.tasks}
+    return [(labels[t], m, s, cfg.protocol, b) for t, m, s, b in cfg.cells()]
 
 
 def _clean(value: Any) -> Any:
@@ -493,7 +506,7 @@ def run_experiment(
                 meta[MERGED_KEY] = merged
         (out / "config.json").write_text(json.dumps(meta, indent=1, default=str))
     done = {cell_key(r) for r in read_records(out)}
-    todo = [c for c in cfg.cells() if (_task(c[0]).label, c[1], c[2], cfg.protocol, c[3]) not in done]
+    todo = [c for c, key in zip(cfg.cells(), grid_cell_keys(cfg), strict=True) if key not in done]
     say(f"{len(cfg.cells()) - len(todo)} of {len(cfg.cells())} cells already done in {out}")
     bases: dict[int, tuple] = {}
     for base_seed in dict.fromkeys(c[3] for c in todo) if cfg.protocol == "adapt" else ():

@@ -14,20 +14,14 @@ from pathlib import Path
 import pytest
 
 from hankelid_bench.cli import _find_config
-from hankelid_bench.config import ExperimentConfig, load_config, parse_spec
+from hankelid_bench.config import ExperimentConfig, load_config
 from hankelid_bench.merge import settings
-from hankelid_bench.runner import cell_key, read_records
-from hankelid_bench.tasks import make_task
+from hankelid_bench.runner import cell_key, grid_cell_keys, read_records
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 RERUNS = sorted(p for p in RESULTS.glob("*_v2") if (p / "config.json").is_file() and p.name != "demo_v2")
 # Which grid each re-run is: a preset run in full, or the grid.toml committed beside it.
 PRESETS = {"main_v2": "main", "sites_v2": "sites"}
-
-
-def _label(spec: str) -> str:
-    name, params = parse_spec(spec)
-    return make_task(name, **params).label
 
 
 def _grid(run_dir: Path) -> ExperimentConfig:
@@ -48,8 +42,7 @@ def test_rerun_is_the_complete_grid_it_names(run_dir):
     records = read_records(run_dir)
     keys = [cell_key(r) for r in records]
     assert len(keys) == len(set(keys)), "a cell is recorded twice"
-    expected = {(_label(t), m, s, grid.protocol, b) for t, m, s, b in grid.cells()}
-    assert set(keys) == expected
+    assert set(keys) == set(grid_cell_keys(grid))
     for record in records:
         # A finished cell has a test value, or says why training stopped.
         assert record["value"] is not None or record["diverged"]

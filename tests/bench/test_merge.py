@@ -7,17 +7,11 @@ import json
 import pytest
 
 from hankelid_bench.cli import main
-from hankelid_bench.config import ExperimentConfig, load_config, parse_spec
+from hankelid_bench.config import ExperimentConfig, load_config
 from hankelid_bench.merge import merge_runs
-from hankelid_bench.runner import BASE_FILE, RESULTS_FILE, read_records
-from hankelid_bench.tasks import make_task
+from hankelid_bench.runner import BASE_FILE, RESULTS_FILE, grid_cell_keys, read_records
 
 from .test_cli import TINY
-
-
-def _label(spec: str) -> str:
-    name, params = parse_spec(spec)
-    return make_task(name, **params).label
 
 
 def _fake_run(path, cfg: ExperimentConfig, *, value=0.5, argv=("hankelid-bench", "run", "X")):
@@ -25,9 +19,9 @@ def _fake_run(path, cfg: ExperimentConfig, *, value=0.5, argv=("hankelid-bench",
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "argv": list(argv)}))
     lines = []
-    for task, method, seed, base_seed in cfg.cells():
+    for task, method, seed, _protocol, base_seed in grid_cell_keys(cfg):
         record = {
-            "task": _label(task),
+            "task": task,
             "method": method,
             "seed": seed,
             "base_seed": base_seed,
