@@ -152,7 +152,7 @@ def merge_runs(
             raise ValueError(f"{path} was run with other settings than {what}: " + "; ".join(diff))
     wanted = set(grid_cell_keys(config)) if config is not None else None
     merged: dict[tuple, dict[str, Any]] = {}
-    skipped = 0
+    skipped = before = 0
     for path in paths:
         for record in read_records(path):
             key = cell_key(record)
@@ -165,7 +165,8 @@ def merge_runs(
                     f"vs {record.get('value')} in {path}); refusing to choose one"
                 )
             merged.setdefault(key, record)
-    before = len(read_records(out))
+        if path is out:
+            before = len(merged)  # the output's own cells, read once: what this merge adds is the rest
     if config is None:
         target = dict(target)
         for axis in ("tasks", "methods", "seeds", "base_seeds"):
